@@ -1,0 +1,52 @@
+'use strict';
+// The main example: a node-fastcgi hello-world served by a pool of workers under the manager.
+//
+//   node examples/hello.js            # 4 workers on 127.0.0.1:9000
+//   REQUEST_METHOD=GET QUERY_STRING= SCRIPT_NAME=/ cgi-fcgi -bind -connect 127.0.0.1:9000
+//
+// Environment: FCGI_LISTEN (unix path, host:port or port; default 127.0.0.1:9000; a listening
+// socket inherited on fd 0 wins), PM_N_PROCESSES (4), PM_PID_FILE, PM_DIE_TIMEOUT (60 s),
+// PM_START_DELAY (0 s), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff).
+// Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
+
+const fcgi = require('node-fastcgi');
+const { ProcManager } = require('..');
+
+const env = (name) => process.env[name] || undefined;
+
+async function main() {
+  const pm = new ProcManager({
+    n_processes: env('PM_N_PROCESSES') ?? 4,
+    die_timeout: env('PM_DIE_TIMEOUT'),
+    start_delay: env('PM_START_DELAY'),
+    pid_fname: env('PM_PID_FILE'),
+    listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
+  });
+  await pm.manage();
+
+  // From here on this is a worker (the manager never gets past manage()).
+  if (env('PM_CRASH_ON_START') === '1') process.exit(3);
+
+  const server = fcgi.createServer((req, res) => {
+    const query = new URL(req.url, 'http://localhost').searchParams;
+    const reply = () => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end(`pid=${process.pid}\n`);
+    };
+    if (query.has('busy')) {
+      const until = Date.now() + Number(query.get('busy')) * 1000;
+      while (Date.now() < until); // deliberately blocks this worker
+      reply();
+    } else if (query.has('sleep')) {
+      setTimeout(reply, Number(query.get('sleep')) * 1000);
+    } else {
+      reply();
+    }
+  });
+  await pm.attach(server);
+}
+
+main().catch((err) => {
+  console.error(`hello.js: ${err.message}`);
+  process.exit(2);
+});

@@ -1,0 +1,159 @@
+// Parameters of a ProcManager, with Perl's names, and their validation.
+// Pure: no process I/O, so every rule is unit-tested in milliseconds.
+
+/** Where the workers accept connections: see `parseListenSpec` in listen.ts. */
+export type ListenSpec = string | number | { fd: number };
+
+export type Role = 'manager' | 'server';
+
+/** Constructor and `manage()` parameters. The names are FCGI::ProcManager's. */
+export interface ProcManagerParams {
+  /** Number of workers. 0 means no manager: the calling process serves requests itself. */
+  n_processes?: number;
+  /** Seconds the manager waits for workers after TERM before it KILLs them and exits 1. 0 waits forever (as Perl). */
+  die_timeout?: number;
+  /** Seconds to sleep between two forks. */
+  start_delay?: number;
+  /** Path of the manager's pid file. */
+  pid_fname?: string;
+  /** Leave signal handling to the application. */
+  no_signals?: boolean;
+  /** Process title of the manager (FCGI::ProcManager 0.28's `pm_title`). Workers are titled `node-fcgi`. */
+  pm_title?: string;
+  /** 'manager' or 'server'; set by `manage()`. */
+  role?: Role;
+  /** Not in Perl (there FCGI opens the socket): where to listen when no socket is inherited. */
+  listen?: ListenSpec;
+}
+
+export const DEFAULT_PARAMS = {
+  role: 'manager',
+  start_delay: 0,
+  die_timeout: 60,
+  pm_title: 'node-fcgi-pm',
+} as const;
+
+export const WORKER_TITLE = 'node-fcgi';
+
+type Validator = (value: unknown, key: string) => unknown;
+
+function toNumber(value: unknown, key: string): number {
+  // Numeric strings are accepted because parameters often come from the environment.
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n)) {
+    throw new TypeError(`${key} must be a number, got ${describe(value)}`);
+  }
+  return n;
+}
+
+function nonNegativeNumber(value: unknown, key: string): number {
+  const n = toNumber(value, key);
+  if (n < 0) throw new RangeError(`${key} must not be negative, got ${n}`);
+  return n;
+}
+
+function nonNegativeInteger(value: unknown, key: string): number {
+  const n = nonNegativeNumber(value, key);
+  if (!Number.isInteger(n)) throw new RangeError(`${key} must be a whole number, got ${n}`);
+  return n;
+}
+
+function optionalPath(value: unknown, key: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new TypeError(`${key} must be a file name, got ${describe(value)}`);
+  return value;
+}
+
+function nonEmptyString(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`${key} must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function role(value: unknown, key: string): Role {
+  if (value !== 'manager' && value !== 'server') {
+    throw new TypeError(`${key} must be 'manager' or 'server', got ${describe(value)}`);
+  }
+  return value;
+}
+
+function listenSpec(value: unknown, key: string): ListenSpec | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return nonNegativeInteger(value, key);
+  if (typeof value === 'object' && typeof (value as { fd?: unknown }).fd === 'number') {
+    return { fd: nonNegativeInteger((value as { fd: number }).fd, `${key}.fd`) };
+  }
+  throw new TypeError(`${key} must be a unix socket path, 'host:port', a port or { fd }, got ${describe(value)}`);
+}
+
+const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
+  n_processes: nonNegativeInteger,
+  die_timeout: nonNegativeNumber,
+  start_delay: nonNegativeNumber,
+  pid_fname: optionalPath,
+  no_signals: (value) => Boolean(value),
+  pm_title: nonEmptyString,
+  role,
+  listen: listenSpec,
+};
+
+export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
+
+/**
+ * Returns the normalized value of one parameter, or throws a TypeError/RangeError naming it.
+ * Unknown keys are kept as they are (Perl's pm_parameter stores anything), unless the key looks
+ * like a typo of a known one: then the error suggests the right name.
+ */
+export function validateParameter(key: string, value: unknown): unknown {
+  const validate = VALIDATORS[key as keyof ProcManagerParams];
+  if (validate) return validate(value, key);
+  const suggestion = likelyMeant(key);
+  if (suggestion) throw new TypeError(`unknown parameter '${key}' (did you mean '${suggestion}'?)`);
+  return value;
+}
+
+/** Validates a whole parameter object; returns the normalized copy. */
+export function validateParams(params: object | undefined): Record<string, unknown> {
+  if (params === undefined || params === null) return {};
+  if (typeof params !== 'object' || Array.isArray(params)) {
+    throw new TypeError(`parameters must be an object, got ${describe(params)}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params)) {
+    // undefined means "not given", so the default stays (handy for optional environment variables)
+    if (value !== undefined) out[key] = validateParameter(key, value);
+  }
+  return out;
+}
+
+/** The known parameter that `key` most likely misspells, if any. */
+export function likelyMeant(key: string): string | undefined {
+  const normalized = key.toLowerCase().replace(/-/g, '_');
+  let best: { name: string; distance: number } | undefined;
+  for (const name of KNOWN_PARAMS) {
+    const distance = normalized === name ? 0 : editDistance(normalized, name);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

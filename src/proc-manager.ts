@@ -1,0 +1,254 @@
+// ProcManager: the class users see. It keeps FCGI::ProcManager's names, parameters, hooks and log
+// lines, and hands the work of each role to its own module: manager.ts forks and reaps, worker.ts
+// drains requests, listen.ts finds the socket.
+
+import cluster from 'node:cluster';
+import type * as net from 'node:net';
+import {
+  describeListen,
+  listenOnInheritedFd,
+  listenStandalone,
+  openManagerSocket,
+  resolveListenAddress,
+  WORKER_LISTEN_FD_ENV,
+} from './listen';
+import { LISTENING_MESSAGE, PoolManager } from './manager';
+import { DEFAULT_PARAMS, type ProcManagerParams, type Role, validateParameter, validateParams, WORKER_TITLE } from './params';
+import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
+import { WorkerLifecycle } from './worker';
+
+export interface AttachOptions {
+  /**
+   * Wrap every request in preDispatch()/postDispatch() (the default). With false the application
+   * calls them itself, as a Perl request loop does.
+   */
+  dispatch?: boolean;
+}
+
+/** The signals a worker turns into a graceful exit. INT is there so that Ctrl-C in a terminal, which
+ * reaches the whole process group, lets requests finish. */
+const WORKER_STOP_SIGNALS = ['TERM', 'HUP', 'INT'] as const;
+const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP'] as const;
+
+export class ProcManager {
+  /** The class of the instance that the pm_* functions act on (Perl's $FCGI::ProcManager::Default). */
+  static Default: new (params?: ProcManagerParams) => ProcManager = ProcManager;
+
+  private readonly params: Record<string, unknown>;
+  private readonly signalCounts: Record<string, number> = {};
+  private pool: PoolManager | undefined;
+  private lifecycle: WorkerLifecycle | undefined;
+
+  constructor(params?: ProcManagerParams) {
+    this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
+  }
+
+  // ---- Manager methods ----------------------------------------------------------------------
+
+  /**
+   * In the manager: forks n_processes workers and keeps them alive; never resolves (the manager ends
+   * through die() or abort()). In a worker, or with n_processes 0: runs handlingInit() and resolves
+   * true, and the caller goes on to serve requests.
+   */
+  async manage(params?: ProcManagerParams): Promise<boolean> {
+    for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
+    if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
+
+    // Everything that can fail on bad input fails here, before anything forks.
+    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
+    const socket = address === undefined ? undefined : await openManagerSocket(address);
+
+    this.pool = new PoolManager(this, socket);
+    this.parameter('role', 'manager');
+    this.managingInit();
+    this.notify('initialized');
+    this.pool.start();
+    return new Promise<never>(() => {});
+  }
+
+  /**
+   * Overridable: prepares the manager. A subclass that overrides it calls super.managingInit(), which
+   * handles signals, sets the process title and writes the pid file.
+   */
+  managingInit(): void {
+    if (!this.params.no_signals) {
+      for (const name of MANAGER_SIGNALS) process.on(`SIG${name}`, () => this.pool?.handleSignal(name));
+    }
+    this.changeProcessName(String(this.params.pm_title));
+    this.writePidFile();
+  }
+
+  /** Shuts the pool down: TERM every worker, wait, exit with `status` (0); KILL and exit 1 after die_timeout. */
+  die(msg = '', status = 0): Promise<never> {
+    if (this.pool) return this.pool.die(msg, status);
+    this.removePidFile();
+    return Promise.resolve(this.exit(`dying: ${msg}`, status));
+  }
+
+  /** Resolves with the pid of the next worker to exit; -1 where there are no workers. */
+  wait(): Promise<number> {
+    return this.pool ? this.pool.wait() : Promise.resolve(-1);
+  }
+
+  /** Writes this process's pid to `fname` (default: pid_fname). A failure is a warning, as in Perl. */
+  writePidFile(fname?: string): void {
+    const file = fname || (this.params.pid_fname as string | undefined);
+    if (!file) return;
+    try {
+      writePidFileAtomically(file, process.pid);
+    } catch (err) {
+      this.warn(`open: ${file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes the pid file (default: pid_fname) if it still holds this process's pid. */
+  removePidFile(fname?: string): boolean {
+    const file = fname || (this.params.pid_fname as string | undefined);
+    if (!file) return false;
+    try {
+      const result = removePidFileIfOurs(file, process.pid);
+      if (result === 'not ours') this.warn(`unlink: ${file}: left alone, it holds another pid`);
+      return result === 'removed';
+    } catch (err) {
+      this.warn(`unlink: ${file}: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  // ---- Worker (server) methods --------------------------------------------------------------
+
+  /**
+   * Overridable: prepares a worker. A subclass that overrides it calls super.handlingInit(), which
+   * handles TERM and HUP (graceful exit) and sets the process title.
+   */
+  handlingInit(): void {
+    if (!this.params.no_signals) {
+      for (const name of WORKER_STOP_SIGNALS) {
+        process.on(`SIG${name}`, () => {
+          this.receivedSignal(name, true);
+          this.worker().stop(`safe exit after SIG${name}`);
+        });
+      }
+    }
+    this.changeProcessName(WORKER_TITLE);
+  }
+
+  /** A request begins: until the matching postDispatch(), a TERM or HUP waits for it. */
+  preDispatch(): void {
+    this.worker().requestStarted();
+  }
+
+  /** A request has ended: exits now if a TERM or HUP came in meanwhile and nothing else is in flight. */
+  postDispatch(): void {
+    const worker = this.worker();
+    if (this.receivedSignal('TERM')) worker.stop('safe exit after SIGTERM');
+    else if (this.receivedSignal('HUP')) worker.stop('safe exit after SIGHUP');
+    worker.requestFinished();
+  }
+
+  /**
+   * Wires a node-fastcgi (or node:http) server into this worker: it listens on the manager's socket
+   * (or, with no manager, on `listen` or an inherited fd 0), every request is wrapped in
+   * preDispatch()/postDispatch(), and on TERM/HUP it stops accepting, finishes its requests and exits 0.
+   */
+  async attach(server: net.Server, options: AttachOptions = {}): Promise<void> {
+    this.worker().track(server, options.dispatch ?? true);
+    if (!server.listening) await this.listenOn(server);
+    if (cluster.isWorker && process.send) process.send(LISTENING_MESSAGE);
+  }
+
+  // ---- Common methods -----------------------------------------------------------------------
+
+  /** Sets the title ps(1) shows. */
+  changeProcessName(name: string): void {
+    process.title = name;
+  }
+
+  /** With no arguments, all signal counts; with `sig`, its count; with `received`, counts one more. */
+  receivedSignal(): Record<string, number>;
+  receivedSignal(sig: string, received?: boolean): number;
+  receivedSignal(sig?: string, received?: boolean): Record<string, number> | number {
+    if (!sig) return { ...this.signalCounts };
+    if (received) this.signalCounts[sig] = (this.signalCounts[sig] ?? 0) + 1;
+    return this.signalCounts[sig] ?? 0;
+  }
+
+  /** Reads a parameter, or sets it when `value` is given (validated as in the constructor). */
+  parameter(key: string, value?: unknown): unknown {
+    if (value !== undefined) this.params[key] = validateParameter(key, value);
+    return this.params[key];
+  }
+
+  /** Prints `FastCGI: <role> (pid <pid>): <msg>` on stderr. */
+  notify(msg: string): void {
+    process.stderr.write(`FastCGI: ${this.role} (pid ${process.pid}): ${msg.replace(/\s*$/, '\n')}`);
+  }
+
+  warn(msg: string): void {
+    this.notify(msg);
+  }
+
+  /** Exits with `status` (default 0) after logging `msg`; a manager first KILLs any worker left. */
+  exit(msg?: string, status = 0): never {
+    this.pool?.killRemaining();
+    if (msg !== undefined) this.warn(msg);
+    process.exit(status);
+  }
+
+  /** exit() with a failure status (1 unless another non-zero one is given). */
+  abort(msg?: string, status = 1): never {
+    return this.exit(msg, status || 1);
+  }
+
+  // ---- Parameters ---------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.params.role as Role;
+  }
+
+  get nProcesses(): number {
+    return (this.params.n_processes as number | undefined) ?? 0;
+  }
+
+  get startDelaySeconds(): number {
+    return this.params.start_delay as number;
+  }
+
+  get dieTimeoutSeconds(): number {
+    return this.params.die_timeout as number;
+  }
+
+  // ---- Internals ----------------------------------------------------------------------------
+
+  private becomeServer(): true {
+    this.parameter('role', 'server');
+    this.handlingInit();
+    this.notify('initialized');
+    if (cluster.isWorker) {
+      // node:cluster makes a worker exit at once when the IPC channel to its primary drops; we take
+      // that decision ourselves so that the requests in flight are answered first. Perl leaves idle
+      // workers behind forever; these exit too.
+      cluster.worker!.exitedAfterDisconnect = true;
+      process.once('disconnect', () => this.worker().stop('safe exit: manager has died'));
+    }
+    return true;
+  }
+
+  private worker(): WorkerLifecycle {
+    return (this.lifecycle ??= new WorkerLifecycle(this));
+  }
+
+  private async listenOn(server: net.Server): Promise<void> {
+    const fd = process.env[WORKER_LISTEN_FD_ENV];
+    if (cluster.isWorker && fd !== undefined) return listenOnInheritedFd(server, Number(fd));
+    if (cluster.isWorker) {
+      throw new Error('attach: the manager has no socket to pass; set `listen` or start it with a listening socket on fd 0');
+    }
+    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
+    if (!address) {
+      throw new Error('attach: nowhere to listen; set the `listen` parameter or start with a listening socket on fd 0');
+    }
+    await listenStandalone(server, address);
+    this.notify(`listening on ${describeListen(address)}`);
+  }
+}

@@ -1,0 +1,189 @@
+'use strict';
+// Shared test tools: start real manager processes, read their log lines, and talk FastCGI to them
+// with cgi-fcgi (Debian's libfcgi-bin). Every process a test starts is killed when the test file ends.
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { after } = require('node:test');
+
+const ROOT = path.resolve(__dirname, '..');
+const HELLO = path.join(ROOT, 'examples', 'hello.js');
+
+const started = new Set();
+after(() => {
+  for (const child of started) {
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // its whole process group: manager and workers
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** A fresh temporary directory for one test. */
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'fcgi-pm-test-'));
+}
+
+/**
+ * Starts `node script` (default: the main example), or `command args`, in its own process group, and collects its stderr
+ * lines. `lines` grows as the process logs; `waitFor(regex)` resolves with the first matching line.
+ */
+function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = ROOT } = {}) {
+  const child = spawn(command ?? process.execPath, command ? args : [script, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: stdio ?? ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  started.add(child);
+  const proc = {
+    child,
+    pid: child.pid,
+    lines: [],
+    stdout: '',
+    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }))),
+    waiters: [],
+    waitFor(regex, timeoutMs = 10_000) {
+      const found = proc.lines.find((line) => regex.test(line));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${regex}; log so far:\n${proc.lines.join('\n')}`)),
+          timeoutMs,
+        );
+        proc.waiters.push({ regex, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      });
+    },
+    count(regex) {
+      return proc.lines.filter((line) => regex.test(line)).length;
+    },
+    kill(signal) {
+      process.kill(child.pid, signal);
+    },
+  };
+  let partial = '';
+  child.stderr?.on('data', (chunk) => {
+    partial += chunk;
+    const parts = partial.split('\n');
+    partial = parts.pop();
+    for (const line of parts) {
+      proc.lines.push(line);
+      if (process.env.TEST_VERBOSE) console.error(`[${child.pid}] ${line}`);
+      proc.waiters = proc.waiters.filter((w) => (w.regex.test(line) ? (w.resolve(line), false) : true));
+    }
+  });
+  child.stdout?.on('data', (chunk) => (proc.stdout += chunk));
+  return proc;
+}
+
+/**
+ * Starts the main example on a fresh unix socket (or the given FCGI_LISTEN) and waits until every
+ * worker accepts. Returns the process with `address` (what cgi-fcgi -connect takes).
+ */
+async function startHello({ env = {}, n = 2, waitReady = true, ...options } = {}) {
+  const address = env.FCGI_LISTEN ?? path.join(tempDir(), 'fcgi.sock');
+  const proc = startNode({ ...options, env: { PM_N_PROCESSES: String(n), ...env, FCGI_LISTEN: address } });
+  proc.address = address;
+  if (waitReady) await proc.waitFor(/ready: \d+ servers accepting/);
+  return proc;
+}
+
+/** The worker pids a manager's log says are running now. */
+function livePids(proc) {
+  const pids = new Set();
+  for (const line of proc.lines) {
+    let m = /server \(pid (\d+)\) started/.exec(line);
+    if (m) pids.add(Number(m[1]));
+    m = /server \(pid (\d+)\) exited/.exec(line);
+    if (m) pids.delete(Number(m[1]));
+  }
+  return [...pids];
+}
+
+/**
+ * One FastCGI request with cgi-fcgi. Resolves with { ok, status, body, stdout, stderr, code }; `ok` is
+ * true for a complete "Status: 200" answer.
+ *
+ * cgi-fcgi sends its (empty) FCGI_STDIN record only after it has read the answer, and node-fastcgi
+ * answers at the end of FCGI_PARAMS and closes the connection, so that last write can fail with EPIPE
+ * (exit 32) after a complete answer. That is node-fastcgi's behaviour (see the worker-path issue), so
+ * exit 32 with a complete answer counts as answered; anything else does not.
+ */
+function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000 } = {}) {
+  return new Promise((resolve) => {
+    const client = spawn('cgi-fcgi', ['-bind', '-connect', address], {
+      env: { REQUEST_METHOD: method, QUERY_STRING: query, SCRIPT_NAME: '/', REQUEST_URI: `/?${query}`, SERVER_PROTOCOL: 'HTTP/1.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    client.stdout.on('data', (d) => (stdout += d));
+    client.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => client.kill('SIGKILL'), timeoutMs);
+    client.on('close', (code) => {
+      clearTimeout(timer);
+      const [head, ...rest] = stdout.split(/\r?\n\r?\n/);
+      const status = /^Status: (\d+)/m.exec(head ?? '')?.[1];
+      const body = rest.join('\n\n');
+      resolve({ ok: (code === 0 || code === 32) && status === '200' && body !== '', status: status && Number(status), body, stdout, stderr, code });
+    });
+  });
+}
+
+/** The pid in a hello.js answer. */
+function pidOf(response) {
+  const m = /pid=(\d+)/.exec(response.body);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** True while `pid` is a live process (a zombie waiting to be reaped does not count). */
+function isAlive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `predicate` every 50 ms until it is true or `timeoutMs` passes; resolves with its last value. */
+async function eventually(predicate, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True if a command is on PATH. */
+function have(command) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+module.exports = {
+  ROOT,
+  HELLO,
+  tempDir,
+  startNode,
+  startHello,
+  livePids,
+  fcgiRequest,
+  pidOf,
+  isAlive,
+  eventually,
+  sleep,
+  have,
+};

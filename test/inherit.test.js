@@ -1,0 +1,70 @@
+'use strict';
+// A listening socket inherited on fd 0 (FCGI_LISTENSOCK_FILENO), passed by spawn-fcgi as a web
+// server would: it wins over FCGI_LISTEN, with posix-node and without it.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const path = require('node:path');
+const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have } = require('./helpers');
+
+const skip = have('spawn-fcgi') ? false : 'spawn-fcgi is not installed (Debian package spawn-fcgi)';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function underSpawnFcgi(spawnArgs, address, env) {
+  const pm = startNode({
+    command: 'spawn-fcgi',
+    args: ['-n', ...spawnArgs, '--', process.execPath, HELLO],
+    env: { PM_N_PROCESSES: '2', FCGI_LISTEN: '', ...env },
+  });
+  await pm.waitFor(/ready: 2 servers accepting/);
+  assert.ok(pm.lines.some((l) => /: listening on fd 0$/.test(l)), pm.lines.join('\n'));
+  const before = livePids(pm);
+  const seen = new Set();
+  for (let i = 0; i < 30 && seen.size < 2; i++) {
+    const res = await fcgiRequest(address);
+    assert.ok(res.ok, res.stdout + res.stderr);
+    seen.add(Number(/pid=(\d+)/.exec(res.body)[1]));
+  }
+  assert.ok([...seen].every((pid) => before.includes(pid)), 'the workers answer on the inherited socket');
+  // After a HUP the new workers accept on the same inherited socket.
+  pm.kill('SIGHUP');
+  await eventually(() => livePids(pm).length === 2 && before.every((pid) => !livePids(pm).includes(pid)), 8_000);
+  const res = await fcgiRequest(address);
+  assert.ok(res.ok);
+  assert.ok(!before.includes(Number(/pid=(\d+)/.exec(res.body)[1])));
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+}
+
+test('fd 0 is a unix socket from spawn-fcgi (posix-node absent: /proc tells it is listening)', { skip }, async () => {
+  const sock = path.join(tempDir(), 'spawned.sock');
+  await underSpawnFcgi(['-s', sock], sock, { FCGI_PM_NO_POSIX: '1' });
+});
+
+test('fd 0 is a TCP socket from spawn-fcgi (posix-node getsockopt tells it is listening)', { skip }, async () => {
+  const port = await freePort();
+  await underSpawnFcgi(['-a', '127.0.0.1', '-p', String(port)], `127.0.0.1:${port}`, {});
+});
+
+for (const posix of ['with posix-node', 'without posix-node']) {
+  test(`a socketpair on fd 0 (stdio pipe) is not taken for a listening socket, ${posix}`, async () => {
+    const pm = await startHello({
+      n: 1,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: posix === 'without posix-node' ? { FCGI_PM_NO_POSIX: '1' } : {},
+    });
+    assert.ok(pm.lines.some((l) => /listening on unix:/.test(l)));
+    assert.ok((await fcgiRequest(pm.address)).ok);
+    pm.kill('SIGTERM');
+    assert.equal((await pm.exited).code, 0);
+  });
+}

@@ -1,0 +1,201 @@
+'use strict';
+// The manager under real signals, with real FastCGI requests from cgi-fcgi.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startHello, livePids, fcgiRequest, pidOf, isAlive, eventually, sleep, tempDir } = require('./helpers');
+
+test('several workers answer, titled node-fcgi under a node-fcgi-pm manager', async () => {
+  const pm = await startHello({ n: 3 });
+  const workers = livePids(pm);
+  assert.equal(workers.length, 3);
+  const seen = new Set();
+  for (let i = 0; i < 60 && seen.size < 2; i++) {
+    const res = await fcgiRequest(pm.address);
+    assert.ok(res.ok, `request ${i} failed: ${res.stdout}${res.stderr}`);
+    assert.match(res.stdout, /Content-Type: text\/plain/);
+    seen.add(pidOf(res));
+  }
+  assert.ok(seen.size >= 2, `expected answers from at least 2 workers, got ${[...seen]}`);
+  for (const pid of seen) assert.ok(workers.includes(pid), `${pid} is one of the manager's workers`);
+  assert.equal(fs.readFileSync(`/proc/${pm.pid}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi-pm');
+  assert.equal(fs.readFileSync(`/proc/${workers[0]}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('a killed worker is replaced', async () => {
+  const pm = await startHello({ n: 2 });
+  const [victim, survivor] = livePids(pm);
+  process.kill(victim, 'SIGKILL');
+  await pm.waitFor(new RegExp(`server \\(pid ${victim}\\) exited with status 9 \\(signal KILL\\)`));
+  const replaced = await eventually(() => livePids(pm).length === 2 && !livePids(pm).includes(victim));
+  assert.ok(replaced, `a new worker replaces ${victim}: ${livePids(pm)}`);
+  assert.ok(livePids(pm).includes(survivor));
+  await pm.waitFor(/server \(pid \d+\): initialized/);
+  const res = await fcgiRequest(pm.address);
+  assert.ok(res.ok);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('HUP replaces every worker while a request loop sees no failure', async () => {
+  const pm = await startHello({ n: 2 });
+  const before = livePids(pm);
+  const failures = [];
+  let answered = 0;
+  let stop = false;
+  // A bounded loop: at most 400 requests and 8 seconds.
+  const loop = (async () => {
+    const deadline = Date.now() + 8_000;
+    for (let i = 0; i < 400 && !stop && Date.now() < deadline; i++) {
+      const res = await fcgiRequest(pm.address);
+      if (res.ok) answered++;
+      else failures.push(res);
+    }
+  })();
+  await sleep(300);
+  pm.kill('SIGHUP');
+  await eventually(() => before.every((pid) => !livePids(pm).includes(pid)) && livePids(pm).length === 2, 8_000);
+  await sleep(300);
+  pm.kill('SIGHUP'); // a second reload while the first generation's replacements serve
+  await sleep(1_000);
+  stop = true;
+  await loop;
+  assert.deepEqual(failures, [], `${failures.length} failed requests`);
+  assert.ok(answered > 10, `only ${answered} requests answered`);
+  assert.equal(pm.count(/received signal HUP/), 2);
+  const after = livePids(pm);
+  assert.equal(after.length, 2);
+  for (const pid of before) {
+    assert.ok(!after.includes(pid), `worker ${pid} was replaced`);
+    assert.equal(isAlive(pid), false);
+  }
+  assert.ok(pm.count(/safe exit after SIGTERM/) >= 4, 'every retired worker exits gracefully');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('TERM during a slow request: it finishes with its full body, the manager exits 0, the pid file is gone', async () => {
+  const pidFile = path.join(tempDir(), 'pm.pid');
+  const pm = await startHello({ n: 2, env: { PM_PID_FILE: pidFile } });
+  assert.equal(fs.readFileSync(pidFile, 'utf8'), `${pm.pid}\n`);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=2' });
+  await sleep(500);
+  const termAt = Date.now();
+  pm.kill('SIGTERM');
+  const res = await slow;
+  assert.ok(res.ok, `the in-flight request completes: ${res.stdout}${res.stderr}`);
+  assert.match(res.body, /^pid=\d+\n$/);
+  const { code, at } = await pm.exited;
+  assert.equal(code, 0);
+  assert.ok(at - termAt >= 1_000, 'the manager waited for the request');
+  assert.equal(fs.existsSync(pidFile), false);
+  assert.equal(pm.count(/received signal TERM/), 1);
+  assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): sending TERM to PIDs, \d+ \d+$/.test(l)));
+  assert.ok(pm.lines.some((l) => /^FastCGI: server \(pid \d+\): safe exit after SIGTERM$/.test(l)));
+  assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): dying: safe exit from signal TERM$/.test(l)));
+});
+
+test('INT (Ctrl-C) is a graceful shutdown too, and a HUP during shutdown is ignored', async () => {
+  const pm = await startHello({ n: 1 });
+  const [worker] = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=1.5' });
+  await sleep(400);
+  pm.kill('SIGINT');
+  await pm.waitFor(/received signal INT/);
+  pm.kill('SIGHUP');
+  await pm.waitFor(/ignoring signal HUP/);
+  const res = await slow;
+  assert.ok(res.ok);
+  assert.equal(pidOf(res), worker);
+  assert.equal((await pm.exited).code, 0);
+  assert.equal(pm.count(/server \(pid \d+\) started/), 1, 'nothing was respawned during shutdown');
+});
+
+test('a request longer than die_timeout: the manager KILLs it and exits 1 shortly after the timeout', async () => {
+  const pm = await startHello({ n: 1, env: { PM_DIE_TIMEOUT: '1' } });
+  const [worker] = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=30' });
+  await sleep(400);
+  const termAt = Date.now();
+  pm.kill('SIGTERM');
+  const { code, at } = await pm.exited;
+  assert.equal(code, 1);
+  const waited = at - termAt;
+  assert.ok(waited >= 900 && waited < 10_000, `exited ${waited} ms after TERM (die_timeout 1 s)`);
+  assert.ok(pm.lines.some((l) => /wait timeout/.test(l)));
+  assert.ok(await eventually(() => !isAlive(worker), 3_000), 'the worker was killed');
+  assert.equal((await slow).ok, false, 'the request was cut off, as asked');
+});
+
+test('kill -9 of the manager leaves no worker alive: idle ones exit at once, busy ones after their request', async () => {
+  const pm = await startHello({ n: 3 });
+  const workers = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=1' });
+  await sleep(300);
+  pm.kill('SIGKILL');
+  const res = await slow;
+  assert.ok(res.ok, 'the busy worker answered its request before exiting');
+  const allGone = await eventually(() => workers.every((pid) => !isAlive(pid)), 5_000);
+  assert.ok(allGone, `orphans left: ${workers.filter(isAlive)}`);
+});
+
+test('crash loop: a worker that dies at start is respawned with a growing, capped delay', async () => {
+  const pm = await startHello({ n: 4, waitReady: false, env: { PM_CRASH_ON_START: '1' } });
+  await sleep(4_000);
+  const forks = pm.count(/server \(pid \d+\) started/);
+  // Perl 0.28 forks about 900 times a second here; with the backoff, 4 s allow a few dozen at most.
+  assert.ok(forks >= 4 && forks <= 24, `${forks} forks in 4 s`);
+  assert.ok(pm.count(/exited with status 768 \(exit code 3\)/) >= 4);
+  const delays = pm.lines.map((l) => /forking again in ([\d.]+) s/.exec(l)).filter(Boolean).map((m) => Number(m[1]));
+  assert.ok(delays.length >= 3, 'the delay is logged');
+  assert.ok(delays.at(-1) > delays[0], `the delay grows: ${delays}`);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('bad parameters are refused with a clear message before anything forks', async () => {
+  for (const [env, message] of [
+    [{ PM_N_PROCESSES: '-1' }, /n_processes must not be negative/],
+    [{ PM_N_PROCESSES: '2.5' }, /n_processes must be a whole number/],
+    [{ PM_N_PROCESSES: 'lots' }, /n_processes must be a number/],
+    [{ PM_DIE_TIMEOUT: '-3' }, /die_timeout must not be negative/],
+    [{ FCGI_LISTEN: 'nowhere' }, /listen: cannot parse "nowhere"/],
+  ]) {
+    const pm = await startHello({ waitReady: false, env });
+    const { code } = await pm.exited;
+    assert.equal(code, 2, JSON.stringify(env));
+    assert.ok(pm.lines.some((l) => message.test(l)), `${JSON.stringify(env)}: ${pm.lines}`);
+    assert.equal(pm.count(/started/), 0);
+  }
+});
+
+test('a socket path in use by a running server is refused; a stale one is replaced', async () => {
+  const first = await startHello({ n: 1 });
+  const second = await startHello({ n: 1, waitReady: false, env: { FCGI_LISTEN: first.address } });
+  assert.equal((await second.exited).code, 2);
+  assert.ok(second.lines.some((l) => /is in use by a running server/.test(l)));
+  first.kill('SIGKILL'); // leaves the socket file behind, and its workers exit
+  await first.exited;
+  await sleep(300);
+  assert.ok(fs.existsSync(first.address));
+  const third = await startHello({ n: 1, env: { FCGI_LISTEN: first.address } });
+  assert.ok((await fcgiRequest(third.address)).ok);
+  third.kill('SIGTERM');
+  assert.equal((await third.exited).code, 0);
+  assert.equal(fs.existsSync(first.address), false, 'the manager removes its socket file at exit');
+});
+
+test('TCP on port 0: the manager logs the port the kernel chose, and workers answer there', async () => {
+  const pm = await startHello({ n: 2, env: { FCGI_LISTEN: '127.0.0.1:0' } });
+  const line = await pm.waitFor(/listening on 127\.0\.0\.1:\d+/);
+  const port = Number(/:(\d+)$/.exec(line)[1]);
+  assert.ok(port > 0);
+  const res = await fcgiRequest(`127.0.0.1:${port}`);
+  assert.ok(res.ok);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
