@@ -43,6 +43,8 @@ function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = 
     child,
     pid: child.pid,
     lines: [],
+    /** When each line arrived (ms since the epoch), index for index with `lines`. */
+    times: [],
     stdout: '',
     exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }))),
     waiters: [],
@@ -71,6 +73,7 @@ function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = 
     partial = parts.pop();
     for (const line of parts) {
       proc.lines.push(line);
+      proc.times.push(Date.now());
       if (process.env.TEST_VERBOSE) console.error(`[${child.pid}] ${line}`);
       proc.waiters = proc.waiters.filter((w) => (w.regex.test(line) ? (w.resolve(line), false) : true));
     }

@@ -199,3 +199,42 @@ test('TCP on port 0: the manager logs the port the kernel chose, and workers ans
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });
+
+test('HUP loads the app code anew from disk', async () => {
+  const dir = tempDir();
+  const script = path.join(dir, 'versioned.js');
+  const source = (version) => `'use strict';
+const fcgi = require(${JSON.stringify(require.resolve('node-fastcgi'))});
+const { ProcManager } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+(async () => {
+  const pm = new ProcManager({ n_processes: 2, listen: process.env.FCGI_LISTEN });
+  await pm.manage();
+  await pm.attach(fcgi.createServer((req, res) => res.end('version ${version}\\n')));
+})();
+`;
+  fs.writeFileSync(script, source(1));
+  const pm = await startHello({ n: 2, script });
+  assert.equal((await fcgiRequest(pm.address)).body, 'version 1\n');
+  fs.writeFileSync(script, source(2));
+  const before = livePids(pm);
+  pm.kill('SIGHUP');
+  await eventually(() => livePids(pm).length === 2 && before.every((pid) => !livePids(pm).includes(pid)), 8_000);
+  // No wait for the new workers: a request made before they listen waits in the manager's backlog.
+  const answers = new Set();
+  for (let i = 0; i < 6; i++) answers.add((await fcgiRequest(pm.address)).body);
+  assert.deepEqual([...answers], ['version 2\n']);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('start_delay spaces the forks; a pid file that cannot be written is a warning, as in Perl', async () => {
+  const pm = await startHello({ n: 3, env: { PM_START_DELAY: '0.4', PM_PID_FILE: '/nonexistent-dir/pm.pid' } });
+  assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): open: \/nonexistent-dir\/pm\.pid: .*ENOENT/.test(l)));
+  const startedAt = pm.times.filter((_, i) => /server \(pid \d+\) started/.test(pm.lines[i]));
+  assert.equal(startedAt.length, 3);
+  // A lower bound only: a busy machine can make the gaps longer, never shorter.
+  assert.ok(startedAt[2] - startedAt[0] >= 700, `3 forks 0.4 s apart took ${startedAt[2] - startedAt[0]} ms`);
+  assert.ok((await fcgiRequest(pm.address)).ok, 'the manager runs on without its pid file');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
