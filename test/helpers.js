@@ -4,6 +4,7 @@
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { after } = require('node:test');
@@ -166,6 +167,16 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for peers that cannot take port 0). */
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** True if a command is on PATH. */
 function have(command) {
   try {
@@ -189,4 +200,5 @@ module.exports = {
   eventually,
   sleep,
   have,
+  freePort,
 };

@@ -4,20 +4,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const path = require('node:path');
-const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have } = require('./helpers');
+const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have, freePort } = require('./helpers');
 
 const skip = have('spawn-fcgi') ? false : 'spawn-fcgi is not installed (Debian package spawn-fcgi)';
 
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function underSpawnFcgi(spawnArgs, address, env) {
   const pm = startNode({

@@ -6,21 +6,12 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const path = require('node:path');
-const { ROOT, startNode, startHello, livePids, tempDir, eventually, sleep, have } = require('./helpers');
+const { ROOT, startNode, startHello, livePids, tempDir, eventually, sleep, have, freePort } = require('./helpers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const skip = NGINX && have('cgi-fcgi') ? false : 'nginx is not installed (Debian package nginx-light)';
 
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts nginx with examples/nginx.conf, pointed at `upstream` and listening on a free port. */
 async function startNginx(upstream) {
