@@ -20,3 +20,4 @@ export {
   pm_warn,
   pm_write_pid_file,
 } from './functional';
+export { startServer, restartServer, stopServer, serverPorts, type StartServerOptions, type RestartServerOptions } from './start-server';

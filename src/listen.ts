@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as util from 'node:util';
 import type { ListenSpec } from './params';
 import { optionalPosix } from './posix';
+import { takeInheritedSocket } from './start-server/inherited';
 
 export type ListenAddress =
   | { kind: 'fd'; fd: number }
@@ -117,11 +118,15 @@ function listeningInodes(): Set<number> {
 }
 
 /**
- * The address to listen on: an inherited listening socket on fd 0 (FCGI_LISTENSOCK_FILENO, as web
- * servers and spawn-fcgi pass it) wins; otherwise the `listen` parameter; otherwise none.
+ * The address to listen on: an inherited listening socket wins over the `listen` parameter: on fd 0
+ * (FCGI_LISTENSOCK_FILENO, as web servers and spawn-fcgi pass it), else the first socket of
+ * start_server's SERVER_STARTER_PORT, else systemd's LISTEN_FDS (whose variables are unset here, so
+ * the workers do not take them for their own); otherwise none.
  */
 export function resolveListenAddress(spec: ListenSpec | undefined): ListenAddress | undefined {
   if (isListeningSocket(0)) return { kind: 'fd', fd: 0 };
+  const inherited = takeInheritedSocket();
+  if (inherited) return { kind: 'fd', fd: inherited.fd };
   return spec === undefined ? undefined : parseListenSpec(spec);
 }
 

@@ -8,6 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import * as os from 'node:os';
 import { RespawnBackoff } from './backoff';
 import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from './listen';
+import { readinessReporter } from './start-server/ready';
 
 /** What the manager side needs from its ProcManager. */
 export interface ManagerHost {
@@ -39,6 +40,8 @@ export class PoolManager {
   private dying = false;
   private spawning = false;
   private readyAnnounced = false;
+  /** start_server's readiness channel, when this manager runs under our start_server. */
+  private readonly readiness = readinessReporter();
 
   constructor(
     private readonly host: ManagerHost,
@@ -66,6 +69,7 @@ export class PoolManager {
       if (message === LISTENING_MESSAGE) this.onWorkerListening(worker);
     });
     if (this.socket) this.host.notify(`listening on ${this.socket.description}`);
+    this.readiness.starting();
     void this.spawnMissing();
   }
 
@@ -188,6 +192,7 @@ export class PoolManager {
     if (!this.readyAnnounced && listening >= this.host.nProcesses) {
       this.readyAnnounced = true;
       this.host.notify(`ready: ${listening} servers accepting`);
+      this.readiness.ready();
     }
   }
 

@@ -1,0 +1,191 @@
+'use strict';
+// Interoperation with the originals: Perl's start_server (Debian's libserver-starter-perl) running
+// our examples/hello.js, our start_server running a Perl program written for Server::Starter, each
+// side's --restart and --stop against the other's superdaemon, and systemd socket activation.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
+const fs = require('node:fs');
+const path = require('node:path');
+const { HELLO, tempDir, startNode, livePids, fcgiRequest, isAlive, eventually, sleep, have } = require('./helpers');
+const {
+  SS_ECHO,
+  startStarter,
+  exitedWithOutput,
+  runStarter,
+  runCommand,
+  requestLoop,
+  readStatus,
+  generationPids,
+  answeringManagers,
+  freePort,
+  readLine,
+} = require('./fixtures/start-server-tools');
+
+const PERL_START_SERVER = '/usr/bin/start_server';
+const perlSkip = fs.existsSync(PERL_START_SERVER) ? false : 'Perl start_server is not installed (Debian package libserver-starter-perl)';
+const systemdSkip = have('systemd-socket-activate') ? false : 'systemd-socket-activate is not installed (Debian package systemd)';
+
+function helloEnv(dir) {
+  return { PM_N_PROCESSES: '2', FCGI_LISTEN: path.join(dir, 'never-used.sock') };
+}
+
+test("Perl's start_server runs hello.js: HUP under a request loop with no failure; our --restart and --stop drive it", { skip: perlSkip }, async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'fcgi.sock');
+  const status = path.join(dir, 'status');
+  const pidFile = path.join(dir, 'pid');
+  const ss = startNode({
+    command: PERL_START_SERVER,
+    args: [`--path=${sock}`, `--status-file=${status}`, `--pid-file=${pidFile}`, '--', process.execPath, HELLO],
+    env: helloEnv(dir),
+  });
+  await ss.waitFor(/^FastCGI: manager \(pid \d+\): ready: 2 servers accepting$/);
+  assert.ok(await eventually(() => /^1:\d+\n$/.test(readStatus(status) ?? ''), 5_000));
+  assert.ok(ss.lines.some((l) => /^FastCGI: manager \(pid \d+\): listening on fd \d+$/.test(l)), 'the pool took the socket from SERVER_STARTER_PORT');
+
+  const loop = requestLoop(sock, { maxRequests: 400, maxMs: 20_000 });
+  await sleep(300);
+  ss.kill('SIGHUP');
+  assert.ok(await eventually(() => /^2:\d+\n$/.test(readStatus(status) ?? ''), 10_000), `status: ${readStatus(status)}`);
+  const restart = await runStarter(['--restart', `--pid-file=${pidFile}`, `--status-file=${status}`]);
+  assert.equal(restart.code, 0, restart.stderr);
+  assert.match(readStatus(status), /^3:\d+\n$/);
+  const result = await loop.stop();
+  assert.deepEqual(result.failures, [], `${result.failures.length} failed requests`);
+  assert.ok(result.answered > 10, `only ${result.answered} answered`);
+  assert.ok(answeringManagers(ss, result.pids).size >= 2, 'answers came from more than one generation');
+  assert.equal(fs.existsSync(path.join(dir, 'never-used.sock')), false);
+
+  const stop = await runStarter(['--stop', `--pid-file=${pidFile}`]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(isAlive(ss.pid), false, 'our --stop returned after Perl\'s start_server had exited (its flock released, its pid gone)');
+  assert.equal((await ss.exited).code, 0);
+});
+
+for (const [posix, tcpFd, unixFd] of [
+  ['with posix-node', undefined, 4],
+  ['without posix-node', 7, 3], // and the TCP socket placed at fd 7 with --port=host:port=7
+]) {
+  test(`our start_server runs a Perl Server::Starter program (${posix}); Perl's --restart and --stop drive it`, { skip: perlSkip }, async () => {
+    const dir = tempDir();
+    const sock = path.join(dir, 'echo.sock');
+    const status = path.join(dir, 'status');
+    const pidFile = path.join(dir, 'pid');
+    const port = await freePort();
+    const ss = startStarter(
+      [`--port=127.0.0.1:${port}${tcpFd === undefined ? '' : `=${tcpFd}`}`, `--path=${sock}`, `--status-file=${status}`, `--pid-file=${pidFile}`, '--', 'perl', SS_ECHO],
+      posix === 'without posix-node' ? { FCGI_PM_NO_POSIX: '1' } : {},
+    );
+    await ss.waitFor(new RegExp(`^ss-echo\\.pl: pid \\d+ generation 1 accepting on 127\\.0\\.0\\.1:${port} \\(fd ${tcpFd ?? 3}\\)$`));
+    const [gen1] = generationPids(ss);
+    // Up (and in the status file) once it has lived for --interval: it does not report readiness.
+    assert.ok(await eventually(() => readStatus(status) === `1:${gen1}\n`, 5_000));
+    // Byte for byte what Perl's start_server would set, read back through Perl's server_ports().
+    assert.equal(
+      await readLine(port),
+      `gen=1 pid=${gen1} port=127.0.0.1:${port}=${tcpFd ?? 3};${sock}=${unixFd} ports=${sock}=${unixFd},127.0.0.1:${port}=${tcpFd ?? 3}\n`,
+    );
+
+    // Perl's --restart reads our pid and status files; a request loop meanwhile sees no failure.
+    let failures = 0;
+    let answered = 0;
+    let stop = false;
+    const loop = (async () => {
+      const deadline = Date.now() + 15_000;
+      for (let i = 0; i < 1000 && !stop && Date.now() < deadline; i++) {
+        try {
+          if (/^gen=\d+ /.test(await readLine(port))) answered++;
+          else failures++;
+        } catch {
+          failures++;
+        }
+      }
+    })();
+    const restart = await runCommand(PERL_START_SERVER, ['--restart', `--pid-file=${pidFile}`, `--status-file=${status}`]);
+    stop = true;
+    await loop;
+    assert.equal(restart.code, 0, restart.stderr);
+    const gen2 = generationPids(ss)[1];
+    assert.equal(readStatus(status), `2:${gen2}\n`);
+    assert.equal(failures, 0, `${failures} failed connections of ${answered + failures}`);
+    assert.ok(answered > 10, `only ${answered} answered`);
+    assert.match(await readLine(port), new RegExp(`^gen=2 pid=${gen2} `));
+    assert.ok(!ss.lines.some((l) => /accept:/.test(l)), 'the Perl program\'s blocking accept() never failed (the socket is in blocking mode)');
+
+    // Perl's --stop waits on our pid file's flock until we have exited.
+    const stopped = await runCommand(PERL_START_SERVER, ['--stop', `--pid-file=${pidFile}`]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    // It returned once we released the lock: after every generation had exited and the files were gone.
+    assert.equal(isAlive(gen2), false);
+    assert.equal(fs.existsSync(status), false);
+    assert.equal(fs.existsSync(sock), false);
+    assert.equal(fs.existsSync(pidFile), false);
+    assert.equal((await exitedWithOutput(ss)).code, 0);
+    assert.equal(ss.lines.at(-1), 'exiting');
+  });
+}
+
+test('systemd socket activation (systemd-socket-activate): hello.js serves on LISTEN_FDS, and its workers do not see the variables', { skip: systemdSkip }, async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'activated.sock');
+  const env = helloEnv(dir);
+  const pm = startNode({
+    command: 'systemd-socket-activate',
+    args: ['-l', sock, '-E', `PM_N_PROCESSES=${env.PM_N_PROCESSES}`, '-E', `FCGI_LISTEN=${env.FCGI_LISTEN}`, '--', process.execPath, HELLO],
+  });
+  await pm.waitFor(/Listening on .* as 3\./);
+  // The first connection starts the program (systemd-socket-activate execs it in its own pid); the
+  // request waits in the backlog until a worker accepts it.
+  const first = await fcgiRequest(sock);
+  assert.ok(first.ok, first.stdout + first.stderr);
+  await pm.waitFor(new RegExp(`^FastCGI: manager \\(pid ${pm.pid}\\): listening on fd 3$`));
+  const workers = livePids(pm);
+  assert.equal(workers.length, 2);
+  for (const pid of workers) {
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    assert.ok(!environ.some((v) => /^LISTEN_(FDS|PID|FDNAMES)=/.test(v)), `worker ${pid} does not see systemd's variables`);
+  }
+  pm.kill('SIGHUP');
+  assert.ok(await eventually(() => livePids(pm).length === 2 && workers.every((pid) => !livePids(pm).includes(pid)), 8_000));
+  const after = await fcgiRequest(sock);
+  assert.ok(after.ok);
+  assert.ok(!workers.includes(Number(/pid=(\d+)/.exec(after.body)[1])), 'a new worker answers on the same socket');
+  assert.equal(fs.existsSync(env.FCGI_LISTEN), false);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('UDP (--port=host:uPORT): a Perl program answers datagrams on the socket from SERVER_STARTER_PORT, across a HUP', { skip: perlSkip }, async () => {
+  const port = await new Promise((resolve) => {
+    const probe = dgram.createSocket('udp4').bind(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const dir = tempDir();
+  const status = path.join(dir, 'status');
+  const ss = startStarter([`--port=127.0.0.1:u${port}`, `--status-file=${status}`, '--interval=0.2', '--', 'perl', path.join(__dirname, 'fixtures', 'ss-udp-echo.pl')]);
+  await ss.waitFor(new RegExp(`^ss-udp-echo\\.pl: generation 1 on 127\\.0\\.0\\.1:${port} \\(fd 3\\)$`));
+  assert.equal(await udpExchange(port, 'ping'), 'ping gen=1');
+  assert.ok(await eventually(() => /^1:\d+\n$/.test(readStatus(status) ?? ''), 5_000));
+  ss.kill('SIGHUP');
+  assert.ok(await eventually(() => /^2:\d+\n$/.test(readStatus(status) ?? ''), 5_000));
+  assert.equal(await udpExchange(port, 'pong'), 'pong gen=2');
+  ss.kill('SIGTERM');
+  assert.equal((await ss.exited).code, 0);
+});
+
+function udpExchange(port, text) {
+  return new Promise((resolve, reject) => {
+    const client = dgram.createSocket('udp4');
+    const timer = setTimeout(() => (client.close(), reject(new Error('no UDP answer'))), 5_000);
+    client.on('message', (message) => {
+      clearTimeout(timer);
+      client.close();
+      resolve(String(message));
+    });
+    client.send(text, port, '127.0.0.1');
+  });
+}
