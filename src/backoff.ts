@@ -3,7 +3,7 @@
 //
 // Perl's FCGI::ProcManager forks again at once whenever a worker exits, so a worker that dies at
 // start (a syntax error, a missing module) makes it fork hundreds of times a second. Here every
-// worker that exits sooner than `minUptimeMs` after its fork counts as a quick exit; while quick
+// worker that exits sooner than `minUptimeMs` after it came online counts as a quick exit; while quick
 // exits follow one another the delay doubles up to `capMs`, and one worker that stays up resets it.
 // The count is pool-wide because a crash loop is nearly always the app's fault, not one worker's.
 
@@ -23,7 +23,7 @@ export class RespawnBackoff {
 
   constructor(readonly policy: BackoffPolicy = DEFAULT_BACKOFF) {}
 
-  /** A worker exited on its own (not asked to by the manager) after `uptimeMs`. */
+  /** A worker exited on its own (not asked to by the manager), `uptimeMs` after it came online. */
   recordExit(uptimeMs: number): void {
     if (uptimeMs < this.policy.minUptimeMs) this.quickExitsInARow++;
     else this.quickExitsInARow = 0;

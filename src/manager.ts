@@ -26,11 +26,13 @@ export const LISTENING_MESSAGE = 'fcgi-procmanager:listening';
 
 interface WorkerRecord {
   worker: Worker;
-  forkedAt: number;
+  /** When its JavaScript started running: uptime counts from here, so a slow boot on a busy machine is
+   * not mistaken for a worker that stayed up. */
+  onlineAt: number | undefined;
   /** The manager asked it to stop, so its exit is no crash. */
   retiring: boolean;
   listening: boolean;
-  healthyTimer: NodeJS.Timeout;
+  healthyTimer: NodeJS.Timeout | undefined;
 }
 
 export class PoolManager {
@@ -175,11 +177,15 @@ export class PoolManager {
     }
     const record: WorkerRecord = {
       worker,
-      forkedAt: Date.now(),
+      onlineAt: undefined,
       retiring: false,
       listening: false,
-      healthyTimer: setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs),
+      healthyTimer: undefined,
     };
+    worker.once('online', () => {
+      record.onlineAt = Date.now();
+      record.healthyTimer = setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs);
+    });
     this.workers.set(pid, record);
     this.host.notify(`server (pid ${pid}) started`);
   }
@@ -203,7 +209,7 @@ export class PoolManager {
     this.workers.delete(pid);
     clearTimeout(record.healthyTimer);
     this.host.notify(`server (pid ${pid}) exited with status ${describeExit(code, signal)}`);
-    if (!record.retiring) this.backoff.recordExit(Date.now() - record.forkedAt);
+    if (!record.retiring) this.backoff.recordExit(record.onlineAt === undefined ? 0 : Date.now() - record.onlineAt);
     for (const resolve of this.exitWaiters.splice(0)) resolve(pid);
     if (!this.dying) void this.spawnMissing();
   }

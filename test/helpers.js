@@ -108,6 +108,18 @@ function livePids(proc) {
 }
 
 /**
+ * Waits until none of the workers in `before` is left, `n` workers run, and each of them has logged
+ * `initialized` (so it handles TERM gracefully). Resolves with the new pids.
+ */
+async function waitForReplacement(proc, before, n, timeoutMs = 10_000) {
+  const replaced = await eventually(() => livePids(proc).length === n && before.every((pid) => !livePids(proc).includes(pid)), timeoutMs);
+  if (!replaced) throw new Error(`workers ${before} were not replaced; log:\n${proc.lines.join('\n')}`);
+  const fresh = livePids(proc);
+  for (const pid of fresh) await proc.waitFor(new RegExp(`server \\(pid ${pid}\\): initialized`), timeoutMs);
+  return fresh;
+}
+
+/**
  * One FastCGI request with cgi-fcgi. Resolves with { ok, status, body, stdout, stderr, code }; `ok` is
  * true for a complete "Status: 200" answer.
  *
@@ -194,6 +206,7 @@ module.exports = {
   startNode,
   startHello,
   livePids,
+  waitForReplacement,
   fcgiRequest,
   pidOf,
   isAlive,

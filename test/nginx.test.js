@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const { ROOT, startNode, startHello, livePids, tempDir, eventually, sleep, have, freePort } = require('./helpers');
+const { ROOT, startNode, startHello, livePids, waitForReplacement, tempDir, eventually, sleep, have, freePort } = require('./helpers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const skip = NGINX && have('cgi-fcgi') ? false : 'nginx is not installed (Debian package nginx-light)';
@@ -63,10 +63,10 @@ test('through nginx: answers, and two HUPs under 4 concurrent request loops cost
     });
     await sleep(300);
     pm.kill('SIGHUP');
-    await eventually(() => livePids(pm).length === 2 && before.every((pid) => !livePids(pm).includes(pid)), 8_000);
-    await sleep(300);
+    const middle = await waitForReplacement(pm, before, 2);
     pm.kill('SIGHUP');
-    await sleep(1_000);
+    await waitForReplacement(pm, middle, 2);
+    await sleep(500);
     stop = true;
     await Promise.all(loops);
 
