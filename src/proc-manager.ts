@@ -12,6 +12,7 @@ import {
   resolveListenAddress,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
+import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice } from './fastcgi';
 import { LISTENING_MESSAGE, PoolManager } from './manager';
 import { DEFAULT_PARAMS, type ProcManagerParams, type Role, validateParameter, validateParams, WORKER_TITLE } from './params';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
@@ -23,6 +24,12 @@ export interface AttachOptions {
    * calls them itself, as a Perl request loop does.
    */
   dispatch?: boolean;
+  /**
+   * For a node-fastcgi server: 'worker-path' (the default) serves its connections with this
+   * library's record layer (kept connections, no protocol defects; docs/worker-path.md);
+   * 'as-is' leaves node-fastcgi's own code in place.
+   */
+  fastcgi?: FastCgiPathChoice;
 }
 
 /** The signals a worker turns into a graceful exit. INT is there so that Ctrl-C in a terminal, which
@@ -152,6 +159,12 @@ export class ProcManager {
    * preDispatch()/postDispatch(), and on TERM/HUP it stops accepting, finishes its requests and exits 0.
    */
   async attach(server: net.Server, options: AttachOptions = {}): Promise<void> {
+    const fastcgi = options.fastcgi ?? 'worker-path';
+    if (!FASTCGI_PATH_CHOICES.includes(fastcgi)) {
+      throw new TypeError(`attach: fastcgi must be one of ${FASTCGI_PATH_CHOICES.join(', ')}, got ${String(fastcgi)}`);
+    }
+    // Before track(): the worker's connection bookkeeping then finds each connection set up.
+    if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
     this.worker().track(server, options.dispatch ?? true);
     if (!server.listening) await this.listenOn(server);
     if (cluster.isWorker && process.send) process.send(LISTENING_MESSAGE);

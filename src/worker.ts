@@ -6,6 +6,7 @@
 // every connection it accepted is closed, so no accepted request is dropped.
 
 import type * as net from 'node:net';
+import { OBSERVER_LISTENER, workerPathConnection } from './fastcgi';
 
 /** What the worker side needs from its ProcManager. */
 export interface WorkerHost {
@@ -89,7 +90,9 @@ class ServerTracker {
     server.on('connection', (socket: net.Socket) => this.onConnection(socket));
     for (const event of REQUEST_EVENTS) {
       // Prepended so that preDispatch runs before the application's handler.
-      server.prependListener(event, (req: RequestLike, res: ResponseLike) => this.onRequest(req, res));
+      // Marked as an observer: the worker path must not take it for the application handling a role.
+      const listener = Object.assign((req: RequestLike, res: ResponseLike) => this.onRequest(req, res), { [OBSERVER_LISTENER]: true });
+      server.prependListener(event, listener);
     }
   }
 
@@ -100,7 +103,11 @@ class ServerTracker {
   stopAccepting(): void {
     if (this.server.listening) this.server.close();
     this.closeIdleConnections();
-    for (const [socket, state] of this.connections) this.closeIfSilent(socket, state);
+    for (const [socket, state] of this.connections) {
+      // A kept (FCGI_KEEP_CONN) connection is retired after its last FCGI_END_REQUEST (src/fastcgi).
+      workerPathConnection(socket)?.drain();
+      this.closeIfSilent(socket, state);
+    }
   }
 
   private onConnection(socket: net.Socket): void {
@@ -109,7 +116,10 @@ class ServerTracker {
       this.connections.delete(socket);
       this.lifecycle.exitIfDrained();
     });
-    if (this.lifecycle.stopping) this.closeIfSilent(socket, state);
+    if (this.lifecycle.stopping) {
+      workerPathConnection(socket)?.drain();
+      this.closeIfSilent(socket, state);
+    }
   }
 
   private stateOf(socket: net.Socket): ConnectionState {

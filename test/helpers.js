@@ -121,12 +121,11 @@ async function waitForReplacement(proc, before, n, timeoutMs = 10_000) {
 
 /**
  * One FastCGI request with cgi-fcgi. Resolves with { ok, status, body, stdout, stderr, code }; `ok` is
- * true for a complete "Status: 200" answer.
+ * true for a complete "Status: 200" answer and cgi-fcgi exiting 0.
  *
- * cgi-fcgi sends its (empty) FCGI_STDIN record only after it has read the answer, and node-fastcgi
- * answers at the end of FCGI_PARAMS and closes the connection, so that last write can fail with EPIPE
- * (exit 32) after a complete answer. That is node-fastcgi's behaviour (see the worker-path issue), so
- * exit 32 with a complete answer counts as answered; anything else does not.
+ * (cgi-fcgi sends its empty FCGI_STDIN record after it has read the answer. node-fastcgi as it is
+ * resets the connection before that, and cgi-fcgi exits 32, EPIPE; the worker path reads on after its
+ * FIN: see docs/worker-path.md.)
  */
 function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000 } = {}) {
   return new Promise((resolve) => {
@@ -144,7 +143,7 @@ function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000 }
       const [head, ...rest] = stdout.split(/\r?\n\r?\n/);
       const status = /^Status: (\d+)/m.exec(head ?? '')?.[1];
       const body = rest.join('\n\n');
-      resolve({ ok: (code === 0 || code === 32) && status === '200' && body !== '', status: status && Number(status), body, stdout, stderr, code });
+      resolve({ ok: code === 0 && status === '200' && body !== '', status: status && Number(status), body, stdout, stderr, code });
     });
   });
 }

@@ -1,0 +1,189 @@
+'use strict';
+// Bad input costs only the bad connection: malformed and truncated streams close their own
+// connection, requests in flight on the worker's other connections are answered, and a bounded
+// fuzz run (random and mutated record streams) never makes the worker exit.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { livePids, isAlive, sleep } = require('./helpers');
+const { startTestApp, RawConnection, TYPE, ROLE, request, record, beginRequest, streamRecords, nameValuePairs, getValues } = require('./fcgi-raw-client');
+
+/** Starts the pool with one worker, and a request on its own connection that takes `sleepS` seconds. */
+async function workerWithRequestInFlight(sleepS) {
+  const app = await startTestApp({ mode: 'pool', n: 1 });
+  const [worker] = livePids(app);
+  const bystander = await RawConnection.open(app.address);
+  await bystander.write(request(1, { keepConn: true, params: { REQUEST_URI: `/?sleep=${sleepS}` } }));
+  return { app, worker, bystander };
+}
+
+async function assertStillServing(app, worker, bystander) {
+  assert.equal((await bystander.response(1, 20_000)).status, 200, 'the request in flight on another connection is answered');
+  bystander.close();
+  const conn = await RawConnection.open(app.address);
+  await conn.write(Buffer.concat([getValues(['FCGI_MPXS_CONNS']), request(2, { keepConn: true })]));
+  assert.equal((await conn.response(2)).status, 200, 'a new connection is served');
+  assert.ok(conn.records.some((r) => r.type === TYPE.GET_VALUES_RESULT));
+  conn.close();
+  assert.ok(isAlive(worker), 'the worker is alive');
+  assert.deepEqual(livePids(app), [worker], 'and is the same worker');
+  assert.equal(app.count(/exited/), 0, app.lines.join('\n'));
+}
+
+test('malformed and truncated streams close their own connection only', async () => {
+  const { app, worker, bystander } = await workerWithRequestInFlight(1);
+  try {
+    const good = request(1, { keepConn: true });
+    const versionTwo = Buffer.from(good);
+    versionTwo[0] = 2;
+    const cases = {
+      'a header with version 2': versionTwo,
+      'FCGI_BEGIN_REQUEST with a 5-byte body': Buffer.concat([record(TYPE.BEGIN_REQUEST, 1, Buffer.from([0, 1, 1, 0, 0])), good]),
+      'a name-value pair longer than its FCGI_PARAMS': Buffer.concat([
+        beginRequest(1, { keepConn: true }),
+        record(TYPE.PARAMS, 1, Buffer.from([4, 100, 65, 66, 67, 68, 1, 2])),
+        record(TYPE.PARAMS, 1),
+      ]),
+      'FCGI_STDIN before the end of FCGI_PARAMS': Buffer.concat([
+        beginRequest(1, { keepConn: true }),
+        record(TYPE.PARAMS, 1, nameValuePairs({ REQUEST_METHOD: 'GET' })),
+        record(TYPE.STDIN, 1, 'early'),
+      ]),
+      'FCGI_PARAMS beyond 1 MiB': Buffer.concat([
+        beginRequest(1, { keepConn: true }),
+        ...Array.from({ length: 17 }, () => record(TYPE.PARAMS, 1, nameValuePairs({ [`P${Math.random()}`]: 'v'.repeat(65_000) }))),
+      ]),
+    };
+    for (const [what, bytes] of Object.entries(cases)) {
+      const conn = await RawConnection.open(app.address);
+      await conn.write(bytes);
+      await conn.until((c) => c.finReceived || c.endedState, 5_000, `the worker closing the connection after ${what}`);
+      assert.ok(!conn.records.some((r) => r.type === TYPE.STDOUT), `${what}: no answer`);
+      conn.close();
+    }
+    // Truncated: the client goes away mid-record, and mid-request.
+    for (const cut of [3, 12, good.length - 5]) {
+      const conn = await RawConnection.open(app.address);
+      await conn.write(good.subarray(0, cut));
+      conn.close();
+    }
+    await assertStillServing(app, worker, bystander);
+  } finally {
+    app.kill('SIGTERM');
+  }
+});
+
+// ---- Fuzzing ----------------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so that a failing run can be replayed with FUZZ_SEED. */
+function generator(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n) => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)], bytes: (n) => Buffer.from(Array.from({ length: n }, () => int(256))) };
+}
+
+const URIS = ['/', '/?stderr=e', '/?body=1', '/?sleep=0.05', '/?x=%ff%00'];
+
+function validRecords(rnd) {
+  const id = 1 + rnd.int(3);
+  const records = [beginRequest(id, { keepConn: rnd.next() < 0.7, role: rnd.next() < 0.85 ? ROLE.RESPONDER : rnd.int(5) })];
+  const params = nameValuePairs({
+    REQUEST_METHOD: rnd.pick(['GET', 'POST', 'HEAD']),
+    REQUEST_URI: rnd.pick(URIS),
+    SERVER_PROTOCOL: rnd.pick(['HTTP/1.1', 'HTTP/1.0', 'HTTP/x']),
+    HTTP_X_FUZZ: rnd.bytes(rnd.int(40)).toString('latin1'),
+  });
+  const split = rnd.int(params.length + 1);
+  records.push(record(TYPE.PARAMS, id, params.subarray(0, split)), record(TYPE.PARAMS, id, params.subarray(split)), record(TYPE.PARAMS, id));
+  const body = rnd.bytes(rnd.int(300));
+  if (body.length) records.push(record(TYPE.STDIN, id, body, rnd.int(8)));
+  records.push(record(TYPE.STDIN, id));
+  if (rnd.next() < 0.1) records.push(record(TYPE.ABORT_REQUEST, id));
+  if (rnd.next() < 0.1) records.push(getValues(['FCGI_MAX_CONNS', 'FCGI_MPXS_CONNS', rnd.bytes(5).toString('latin1')]));
+  return records.filter((r) => r.length <= 8 + 0xffff + 255);
+}
+
+function randomRecord(rnd) {
+  const type = rnd.next() < 0.5 ? rnd.int(12) : rnd.int(256);
+  return record(type, rnd.pick([0, 1, 2, rnd.int(65536)]), rnd.bytes(rnd.int(64)), rnd.int(16));
+}
+
+/** One fuzz stream: valid requests, random records and garbage, then mutated. */
+function fuzzStream(rnd) {
+  let records = [];
+  const parts = 1 + rnd.int(3);
+  for (let i = 0; i < parts; i++) {
+    const kind = rnd.next();
+    if (kind < 0.6) records.push(...validRecords(rnd));
+    else if (kind < 0.9) records.push(randomRecord(rnd));
+    else records.push(rnd.bytes(1 + rnd.int(40)));
+  }
+  if (rnd.next() < 0.2) records = records.sort(() => rnd.next() - 0.5);
+  let bytes = Buffer.concat(records);
+  const mutation = rnd.next();
+  if (mutation < 0.25) {
+    bytes = Buffer.from(bytes);
+    for (let i = 1 + rnd.int(4); i > 0; i--) bytes[rnd.int(bytes.length)] = rnd.int(256);
+  } else if (mutation < 0.4) {
+    bytes = bytes.subarray(0, rnd.int(bytes.length));
+  } else if (mutation < 0.5) {
+    const at = rnd.int(bytes.length);
+    bytes = Buffer.concat([bytes.subarray(0, at), rnd.bytes(1 + rnd.int(16)), bytes.subarray(at)]);
+  } else if (mutation < 0.55) {
+    const at = rnd.int(bytes.length);
+    bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(rnd.int(at + 1))]);
+  }
+  return bytes;
+}
+
+/** Sends one stream in random pieces, waits briefly for what comes back, and hangs up (or not). */
+async function playStream(address, rnd, bytes) {
+  const conn = await RawConnection.open(address);
+  try {
+    let at = 0;
+    while (at < bytes.length && !conn.endedState) {
+      const size = 1 + rnd.int(Math.max(1, bytes.length));
+      conn.socket.write(bytes.subarray(at, at + size));
+      at += size;
+      if (rnd.next() < 0.2) await sleep(1);
+    }
+    if (rnd.next() < 0.7) await conn.until((c) => c.finReceived || c.endedState, 30, 'the server').catch(() => {});
+  } finally {
+    conn.close();
+  }
+}
+
+test('fuzz: thousands of random and mutated record streams, and the worker never exits', async (t) => {
+  const seed = Number(process.env.FUZZ_SEED) || Date.now() % 2 ** 31;
+  t.diagnostic(`FUZZ_SEED=${seed}`);
+  const STREAMS = 3_000;
+  const DEADLINE = Date.now() + 60_000; // bounded in time as well as in count
+  const { app, worker, bystander } = await workerWithRequestInFlight(3);
+  try {
+    const rnd = generator(seed);
+    const streams = Array.from({ length: STREAMS }, () => fuzzStream(rnd));
+    let played = 0;
+    const lanes = Array.from({ length: 24 }, async (_, lane) => {
+      const laneRnd = generator(seed + lane + 1);
+      for (let i = lane; i < streams.length && Date.now() < DEADLINE; i += 24) {
+        await playStream(app.address, laneRnd, streams[i]);
+        played++;
+        assert.ok(isAlive(worker) || played < 0, `the worker died at stream ${i} (FUZZ_SEED=${seed})`);
+      }
+    });
+    await Promise.all(lanes);
+    t.diagnostic(`${played} streams played`);
+    assert.ok(played >= 1_000, `at least a thousand streams within the time bound: ${played}`);
+    await assertStillServing(app, worker, bystander);
+    assert.ok(!app.lines.some((l) => /Uncaught|TypeError|RangeError/.test(l)), app.lines.join('\n'));
+  } finally {
+    app.kill('SIGTERM');
+  }
+});

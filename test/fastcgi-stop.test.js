@@ -1,0 +1,56 @@
+'use strict';
+// Stopping a worker that holds kept (FCGI_KEEP_CONN) connections, seen byte by byte from a raw
+// client: what is in flight is answered whole, a kept connection is retired only after its last
+// FCGI_END_REQUEST, and the worker does not wait for the web server to let go of idle connections.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { livePids, sleep } = require('./helpers');
+const { startTestApp, RawConnection, request } = require('./fcgi-raw-client');
+
+const RETIRE_HINT = ['GET_VALUES_RESULT', 0, 0];
+const summary = (conn) => conn.records.map((r) => [r.typeName, r.requestId, r.content.length]);
+
+test('TERM with a request in flight on a kept connection: the answer is whole, then the retire hint; a client that ignores it is closed on', async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1 });
+  const [worker] = livePids(app);
+  const conn = await RawConnection.open(app.address);
+  await conn.write(request(1, { keepConn: true }));
+  await conn.response(1);
+  await conn.write(request(2, { keepConn: true, params: { REQUEST_URI: '/?sleep=0.5' } }));
+  await sleep(100);
+  app.kill('SIGTERM');
+  const answer = await conn.response(2);
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.end, { appStatus: 0, protocolStatus: 0 });
+  await conn.until((c) => c.endedState !== undefined || c.finReceived, 5_000, 'the worker closing the connection');
+  const records = summary(conn);
+  const end = records.findIndex((r) => r[0] === 'END_REQUEST' && r[1] === 2);
+  assert.deepEqual(records.slice(end + 1), [RETIRE_HINT], 'an empty FCGI_GET_VALUES_RESULT right after FCGI_END_REQUEST, and nothing else');
+  assert.equal(conn.pending.length, 0, 'no record was cut');
+  assert.equal((await app.exited).code, 0);
+  assert.equal(app.count(new RegExp(`server \\(pid ${worker}\\): safe exit after SIGTERM`)), 1);
+  conn.close();
+});
+
+test('TERM with idle kept connections: they are closed at once and the worker exits', async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1 });
+  const conns = [];
+  for (let i = 0; i < 3; i++) {
+    const conn = await RawConnection.open(app.address);
+    await conn.write(request(1, { keepConn: true }));
+    await conn.response(1);
+    conns.push(conn);
+  }
+  await sleep(200); // quiet for longer than the worker waits for a busy connection's next request
+  const stopAt = Date.now();
+  app.kill('SIGTERM');
+  for (const conn of conns) await conn.until((c) => c.endedState !== undefined || c.finReceived, 5_000, 'the close');
+  const { code, at } = await app.exited;
+  assert.equal(code, 0);
+  assert.ok(at - stopAt < 3_000, `the worker exited ${at - stopAt} ms after TERM`);
+  for (const conn of conns) {
+    assert.deepEqual(summary(conn).slice(-1)[0]?.[0], 'END_REQUEST', 'an idle connection is closed without a hint');
+    conn.close();
+  }
+});
