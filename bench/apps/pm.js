@@ -1,0 +1,23 @@
+'use strict';
+// Backend 3: this project's ProcManager with N workers, serving the same app as cluster.js.
+//
+//   BENCH_WORKERS=2 node bench/apps/pm.js SOCKET
+//   BENCH_CRASH_AT_START=1 ...   every worker exits with status 3 right after it starts
+//   BENCH_FASTCGI=as-is ...       attach(server, { fastcgi: 'as-is' }): node-fastcgi's own connection
+//                                 code, as in cluster.js, instead of attach()'s default
+const { ProcManager } = require('../..');
+const { createHelloServer, socketArg } = require('./hello-server');
+
+async function main() {
+  const pm = new ProcManager({ n_processes: Number(process.env.BENCH_WORKERS || 2), listen: socketArg() });
+  await pm.manage();
+  // From here on this is a worker.
+  if (process.env.BENCH_CRASH_AT_START === '1') process.exit(3);
+  const fastcgi = process.env.BENCH_FASTCGI;
+  await pm.attach(createHelloServer(), fastcgi ? { fastcgi } : {});
+}
+
+main().catch((err) => {
+  console.error(`pm.js: ${err.message}`);
+  process.exit(2);
+});

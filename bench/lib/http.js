@@ -1,0 +1,35 @@
+'use strict';
+// One HTTP GET through nginx, for the probes (readiness, in-flight requests, recovery).
+
+const http = require('node:http');
+
+/** Resolves with { status, body, ms, error }; never rejects. */
+function httpGet(url, { timeoutMs = 10_000 } = {}) {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body, ms: elapsed() }));
+      res.on('error', (err) => resolve({ status: 0, body, ms: elapsed(), error: err.message }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ status: 0, body: '', ms: elapsed(), error: err.message }));
+  });
+}
+
+/** Polls `url` until it answers 200 (and `accept(body)`), or throws after `timeoutMs`. */
+async function waitUntilAnswers(url, { timeoutMs = 20_000, accept = () => true } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await httpGet(url, { timeoutMs: 2_000 });
+    if (last.status === 200 && accept(last.body)) return last;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last.status} ${last.error ?? last.body.slice(0, 80)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+module.exports = { httpGet, waitUntilAnswers };
