@@ -6,6 +6,7 @@
 // being refused. A naive node:cluster pool loses those: the primary closes its shared handle when the
 // last worker leaves (see shared/notes/listening-socket.md).
 
+import { spawnSync } from 'node:child_process';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -138,45 +139,48 @@ export interface ManagerSocket {
 }
 
 /**
- * Opens the manager's socket: bound, but not watched by this process's event loop, so the manager
- * never accepts. The first worker's listen() puts it in the listening state; from then on it keeps
- * accepting into the backlog for as long as the manager lives.
+ * Opens the manager's socket: bound and listening, so connections queue in the kernel from the first
+ * moment, but not watched by this process's event loop, so the manager never accepts.
  */
 export async function openManagerSocket(address: ListenAddress): Promise<ManagerSocket> {
   if (address.kind === 'fd') {
     if (!isListeningSocket(address.fd)) throw new Error(`listen: fd ${address.fd} is not a listening socket`);
     return { fd: address.fd, description: describeListen(address) };
   }
+  const what = `listen ${describeListen(address)}`;
   let handle: BoundHandle;
   if (address.kind === 'unix') {
     await removeStaleSocket(address.path);
-    handle = bind(address, address.path, -1, -1);
+    handle = bindServerHandle(address.path, -1, -1, 0, what);
     removeOnExit(address.path);
   } else {
     const host = address.host === undefined ? undefined : await resolveHost(address.host);
-    handle = bind(address, host?.address ?? null, address.port, host?.family ?? 4);
+    handle = bindServerHandle(host?.address ?? null, address.port, host?.family ?? 4, 0, what);
   }
   heldHandles.push(handle); // the fd lives as long as its handle; keep it from being collected
+  listenWithoutAccepting([handle.fd], DEFAULT_BACKLOG);
   return { fd: handle.fd, description: describeBound(address, handle) };
 }
 
 /** The part of node's internal TCP/Pipe handle that is used here. */
-interface BoundHandle {
+export interface BoundHandle {
   fd: number;
+  close(): void;
   getsockname?(out: Record<string, unknown>): number;
 }
 
 const heldHandles: BoundHandle[] = [];
 
-function bind(address: ListenAddress, host: string | null, port: number, family: number): BoundHandle {
-  // net._createServerHandle is what node:cluster's primary uses to open shared sockets: it binds
-  // without starting the event loop's accept watcher, which no public API does.
+/**
+ * Binds a TCP (`port` >= 0) or unix (`port` -1, `host` the path) socket without listening. This is
+ * net._createServerHandle, what node:cluster's primary uses to open shared sockets: unlike every public
+ * API it does not start the event loop's accept watcher. An error reads `${what}: EADDRINUSE`.
+ */
+export function bindServerHandle(host: string | null, port: number, family: number, flags: number, what: string): BoundHandle {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
-  if (typeof create !== 'function') throw new Error('listen: this Node.js has no net._createServerHandle');
-  const result = create(host, port, family, undefined, 0);
-  if (typeof result === 'number') {
-    throw new Error(`listen ${describeListen(address)}: ${util.getSystemErrorName(result)}`);
-  }
+  if (typeof create !== 'function') throw new Error(`${what}: this Node.js has no net._createServerHandle`);
+  const result = create(host, port, family, undefined, flags);
+  if (typeof result === 'number') throw new Error(`${what}: ${util.getSystemErrorName(result)}`);
   return result;
 }
 
@@ -187,6 +191,35 @@ type CreateServerHandle = (
   fd: number | undefined,
   flags: number,
 ) => BoundHandle | number;
+
+/**
+ * Puts bound sockets in the listening state without accepting on them in this process. With
+ * posix-node that is listen(2) on each fd. Without it, a helper `node -e` process gets the sockets at
+ * fds 3.., listens on each and exits before its event loop could accept: the listening state belongs
+ * to the socket, so it stays. (About 100 ms, once, against nothing with posix-node.)
+ */
+export function listenWithoutAccepting(fds: readonly number[], backlog: number): void {
+  if (fds.length === 0) return;
+  const posix = optionalPosix();
+  if (posix) {
+    for (const fd of fds) posix.listen(fd, backlog);
+  } else {
+    const result = spawnSync(process.execPath, ['-e', LISTEN_HELPER, String(backlog), String(fds.length)], {
+      stdio: ['ignore', 'ignore', 'pipe', ...fds],
+    });
+    if (result.error) throw new Error(`listen(2) failed: ${result.error.message}`);
+  }
+  for (const fd of fds) {
+    if (!isListeningSocket(fd)) throw new Error(`listen(2) failed on fd ${fd}`);
+  }
+}
+
+const LISTEN_HELPER = `
+const net = require('net');
+const backlog = Number(process.argv[1]);
+for (let fd = 3; fd < 3 + Number(process.argv[2]); fd++) net.createServer().listen({ fd, backlog });
+process.exit(0); // before the event loop runs, so nothing is accepted here
+`;
 
 function describeBound(address: ListenAddress, handle: BoundHandle): string {
   if (address.kind !== 'tcp' || !handle.getsockname) return describeListen(address);

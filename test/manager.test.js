@@ -238,3 +238,15 @@ test('start_delay spaces the forks; a pid file that cannot be written is a warni
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });
+
+for (const posix of ['with posix-node', 'without posix-node']) {
+  test(`the manager's socket queues connections before any worker listens (${posix})`, async () => {
+    const pm = await startHello({ n: 1, waitReady: false, env: posix === 'with posix-node' ? {} : { FCGI_PM_NO_POSIX: '1' } });
+    await pm.waitFor(/listening on unix:/);
+    // Logged before the first fork: a worker needs far longer than this request to boot and listen.
+    const res = await fcgiRequest(pm.address);
+    assert.ok(res.ok, `answered, not refused: ${res.stdout}${res.stderr}`);
+    pm.kill('SIGTERM');
+    assert.equal((await pm.exited).code, 0);
+  });
+}

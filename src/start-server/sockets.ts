@@ -3,21 +3,20 @@
 // Perl server program's plain accept() blocks instead of failing with EAGAIN).
 //
 // Node offers no listen() without an accept watcher that would take connections in this process.
-// So the socket is bound with net._createServerHandle (what node:cluster's primary uses), and then:
-// - with posix-node: listen(2) and fcntl(2) on the fd, in this process;
-// - without it: a helper `node -e` process gets the sockets at fds 3.., calls listen() on each and
-//   exits before its event loop could accept; the listening state belongs to the socket, so it stays.
-//   A second helper gets them at fds 0-2, which libuv puts in blocking mode before exec; the flag
-//   belongs to the shared open file description, so it sticks too. (Measured: about 150 ms in all,
-//   against 20 ms with posix-node.)
+// So the socket is bound and put in the listening state as the ProcManager's own socket is
+// (bindServerHandle and listenWithoutAccepting in ../listen.ts), and then made blocking:
+// - with posix-node: fcntl(2) on the fd, in this process;
+// - without it: a helper gets them at fds 0-2, which libuv puts in blocking mode before exec; the flag
+//   belongs to the shared open file description, so it sticks. (Measured: about 150 ms in all for
+//   listening and blocking, against 20 ms with posix-node.)
 
 import { spawnSync } from 'node:child_process';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { isListeningSocket, removeStaleSocket } from '../listen';
-import { optionalPosix, type PosixCalls } from '../posix';
+import { type BoundHandle, bindServerHandle, listenWithoutAccepting, removeStaleSocket } from '../listen';
+import { optionalPosix } from '../posix';
 import type { SocketSpec } from './ports';
 
 export interface OpenSocket {
@@ -28,24 +27,11 @@ export interface OpenSocket {
   description: string;
 }
 
-interface Handle {
-  fd: number;
-  close(): void;
-  getsockname?(out: Record<string, unknown>): number;
-}
-
-type CreateServerHandle = (address: string | null, port: number, family: number, fd: undefined, flags: number) => Handle | number;
+type Handle = BoundHandle;
 
 interface UdpHandle extends Handle {
   bind(address: string, port: number, flags: number): number;
   bind6(address: string, port: number, flags: number): number;
-}
-
-/** posix-node's calls used here (loaded as PosixCalls, which lists only what listen.ts needs). */
-interface PosixSocketCalls extends PosixCalls {
-  listen?(fd: number, backlog: number): void;
-  fcntlGetFlags?(fd: number): number;
-  fcntlSetFlags?(fd: number, flags: number): void;
 }
 
 const UV_TCP_IPV6ONLY = 1;
@@ -109,7 +95,7 @@ async function bind(spec: SocketSpec): Promise<Handle> {
     // Perl binds with umask 0, so any user may connect; the directory's permissions decide.
     const saved = process.umask(0);
     try {
-      return check(createServerHandle()(spec.path, -1, -1, undefined, 0), spec.name);
+      return bindServerHandle(spec.path, -1, -1, 0, `failed to bind to ${spec.name}`);
     } finally {
       process.umask(saved);
     }
@@ -125,13 +111,7 @@ async function bind(spec: SocketSpec): Promise<Handle> {
     if (err) handle.close();
     return check(err ? err : handle, spec.name);
   }
-  return check(createServerHandle()(address, spec.port, spec.family, undefined, spec.family === 6 ? UV_TCP_IPV6ONLY : 0), spec.name);
-}
-
-function createServerHandle(): CreateServerHandle {
-  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
-  if (typeof create !== 'function') throw new Error('this Node.js has no net._createServerHandle');
-  return create;
+  return bindServerHandle(address, spec.port, spec.family, spec.family === 6 ? UV_TCP_IPV6ONLY : 0, `failed to bind to ${spec.name}`);
 }
 
 function check(result: Handle | number, name: string): Handle {
@@ -160,39 +140,8 @@ function describeBound(spec: SocketSpec, handle: Handle): string {
   return `${spec.kind === 'udp' ? 'udp ' : ''}${host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`}`;
 }
 
-function posixCalls(): Required<Pick<PosixSocketCalls, 'listen' | 'fcntlGetFlags' | 'fcntlSetFlags'>> | undefined {
-  const posix = optionalPosix() as PosixSocketCalls | null;
-  if (posix && typeof posix.listen === 'function' && typeof posix.fcntlGetFlags === 'function' && typeof posix.fcntlSetFlags === 'function') {
-    return posix as Required<PosixSocketCalls>;
-  }
-  return undefined;
-}
-
-const LISTEN_HELPER = `
-const net = require('net');
-const backlog = Number(process.argv[1]);
-for (let fd = 3; fd < 3 + Number(process.argv[2]); fd++) net.createServer().listen({ fd, backlog });
-process.exit(0); // before the event loop runs, so nothing is accepted here
-`;
-
-function listenWithoutAccepting(fds: readonly number[], backlog: number): void {
-  if (fds.length === 0) return;
-  const posix = posixCalls();
-  if (posix) {
-    for (const fd of fds) posix.listen(fd, backlog);
-  } else {
-    const result = spawnSync(process.execPath, ['-e', LISTEN_HELPER, String(backlog), String(fds.length)], {
-      stdio: ['ignore', 'ignore', 'pipe', ...fds],
-    });
-    if (result.error) throw new Error(`listen(2) failed: ${result.error.message}`);
-  }
-  for (const fd of fds) {
-    if (!isListeningSocket(fd)) throw new Error(`listen(2) failed on fd ${fd}`);
-  }
-}
-
 function makeBlocking(fds: readonly number[]): void {
-  const posix = posixCalls();
+  const posix = optionalPosix();
   if (posix) {
     for (const fd of fds) posix.fcntlSetFlags(fd, posix.fcntlGetFlags(fd) & ~O_NONBLOCK);
     return;
