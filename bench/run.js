@@ -23,7 +23,7 @@ const { crashLoopPhase } = require('./phases/crashloop');
 const { scalePhase } = require('./phases/scale');
 const { profilePhase } = require('./phases/profile');
 
-const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'perl', 'php'];
+const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
 
 /** Each phase: the instances it needs behind nginx ({ name, id }), and how to run it. */

@@ -5,6 +5,9 @@
 //   BENCH_CRASH_AT_START=1 ...   every worker exits with status 3 right after it starts
 //   BENCH_FASTCGI=as-is ...       attach(server, { fastcgi: 'as-is' }): node-fastcgi's own connection
 //                                 code, as in cluster.js, instead of attach()'s default
+//   BENCH_FASTCGI=patched ...     as-is, with node-fastcgi's defects 1 and 2 corrected in place (the flag
+//                                 name, and no FCGI_STDERR after FCGI_END_REQUEST), nothing else: the
+//                                 narrow-patch alternative that docs/worker-path.md weighs
 const { ProcManager } = require('../..');
 const { createHelloServer, socketArg } = require('./hello-server');
 
@@ -14,7 +17,18 @@ async function main() {
   // From here on this is a worker.
   if (process.env.BENCH_CRASH_AT_START === '1') process.exit(3);
   const fastcgi = process.env.BENCH_FASTCGI;
-  await pm.attach(createHelloServer(), fastcgi ? { fastcgi } : {});
+  if (fastcgi === 'patched') patchNodeFastcgiInPlace();
+  await pm.attach(createHelloServer(), fastcgi ? { fastcgi: fastcgi === 'patched' ? 'as-is' : fastcgi } : {});
+}
+
+function patchNodeFastcgiInPlace() {
+  require('fastcgi-stream').records.BeginRequest.flags.KEEP_CONN = 1;
+  const { OutputStream } = require('node-fastcgi/lib/streams.js');
+  const destroy = OutputStream.prototype._destroy;
+  OutputStream.prototype._destroy = function (err, callback) {
+    this._finalized = true;
+    destroy.call(this, err, callback);
+  };
 }
 
 main().catch((err) => {

@@ -7,6 +7,8 @@
 //   pm            3  this project's ProcManager, same app code as 2, via attach() with its defaults
 //   pm-asis       3a the same with attach(server, { fastcgi: 'as-is' }): node-fastcgi's own
 //                    connection code, exactly as 2 runs it, so 3a/2 is the manager's own overhead
+//   pm-patched    3p as 3a, with node-fastcgi's defects 1 and 2 (KEEP_CONN, the stray FCGI_STDERR)
+//                    corrected in place: the narrow-patch alternative to attach()'s worker path
 //   perl          4  Perl FCGI::ProcManager (bench/apps/hello.pl)
 //   php           5  PHP-FPM, pm = static
 
@@ -22,13 +24,14 @@ const BACKENDS = {
   'cluster-none': { id: 'cluster-none', tag: '2n', label: 'node:cluster, SCHED_NONE', peer: 'node', managed: false },
   pm: { id: 'pm', tag: '3', label: 'ProcManager (this project)', peer: 'node', managed: true, reloadSignal: 'SIGHUP' },
   'pm-asis': { id: 'pm-asis', tag: '3a', label: "ProcManager, attach() with fastcgi: 'as-is'", peer: 'node', managed: true, reloadSignal: 'SIGHUP' },
+  'pm-patched': { id: 'pm-patched', tag: '3p', label: 'ProcManager, node-fastcgi patched in place', peer: 'node', managed: true, reloadSignal: 'SIGHUP' },
   perl: { id: 'perl', tag: '4', label: 'Perl FCGI::ProcManager', peer: 'perl', managed: true, reloadSignal: 'SIGHUP' },
   // PHP-FPM's master reloads on USR2 (and re-executes itself); TERM/INT are its immediate stop, QUIT its graceful one.
   php: { id: 'php', tag: '5', label: 'PHP-FPM (pm = static)', peer: 'phpFpm', managed: true, reloadSignal: 'SIGUSR2' },
 };
 
 /** The regex of the manager's line that says every worker accepts, where the backend has one. */
-const READY_LINE = { pm: /ready: \d+ servers accepting/, 'pm-asis': /ready: \d+ servers accepting/ };
+const READY_LINE = { pm: /ready: \d+ servers accepting/, 'pm-asis': /ready: \d+ servers accepting/, 'pm-patched': /ready: \d+ servers accepting/ };
 
 /**
  * Starts backend `id` with `workers` workers on `socket` and resolves once its process is spawned
@@ -51,8 +54,9 @@ function startBackend(id, { name = id, dir, socket, workers, peers, crashAtStart
       break;
     case 'pm':
     case 'pm-asis':
+    case 'pm-patched':
       proc = processes.start(name, process.execPath, [...nodeArgs, path.join(APPS, 'pm.js'), socket], {
-        env: { ...env, ...(id === 'pm-asis' ? { BENCH_FASTCGI: 'as-is' } : {}) },
+        env: { ...env, ...({ 'pm-asis': { BENCH_FASTCGI: 'as-is' }, 'pm-patched': { BENCH_FASTCGI: 'patched' } }[id] ?? {}) },
       });
       break;
     case 'perl':

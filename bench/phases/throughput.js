@@ -15,6 +15,8 @@ const RATIOS = [
   { name: '3/2 ProcManager as shipped vs cluster round-robin', num: 'pm', den: 'cluster-rr' },
   { name: '3/2n ProcManager as shipped vs cluster SCHED_NONE', num: 'pm', den: 'cluster-none' },
   { name: "3/3a attach()'s FastCGI path vs node-fastcgi as-is", num: 'pm', den: 'pm-asis' },
+  { name: "3/3p attach()'s FastCGI path vs node-fastcgi patched in place", num: 'pm', den: 'pm-patched' },
+  { name: '3p/4 node-fastcgi patched in place vs Perl FCGI::ProcManager', num: 'pm-patched', den: 'perl' },
   { name: '3/4 vs Perl FCGI::ProcManager', num: 'pm', den: 'perl' },
   { name: '3/5 vs PHP-FPM', num: 'pm', den: 'php' },
   { name: '3/1 pool of N vs one bare process', num: 'pm', den: 'bare' },
