@@ -1,5 +1,7 @@
 // fcgi-procmanager: a pre-forking FastCGI process manager, a port of Perl's FCGI::ProcManager.
 
+/// <reference path="../types/node-fastcgi.d.ts" preserve="true" />
+
 export { ProcManager, type AttachOptions } from './proc-manager';
 export type { ProcManagerParams, ListenSpec, Role } from './params';
 export {

@@ -4,22 +4,21 @@
 // The manager never accepts, and it keeps the socket open while workers come and go, so a connection
 // that arrives while every worker is being replaced (HUP) waits in the kernel's backlog instead of
 // being refused. A naive node:cluster pool loses those: the primary closes its shared handle when the
-// last worker leaves (see shared/notes/listening-socket.md).
+// last worker leaves (see docs/listening-socket.md).
 
 import { spawnSync } from 'node:child_process';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as util from 'node:util';
 import type { ListenSpec } from './params';
+import { describeListen, formatHostPort, type ListenAddress, parseListenSpec } from './socket/address';
 import { optionalPosix } from './posix';
 import { takeInheritedSocket } from './start-server/inherited';
 
-export type ListenAddress =
-  | { kind: 'fd'; fd: number }
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string | undefined; port: number };
+export { describeListen, formatHostPort, type ListenAddress, parseListenSpec };
 
 /** Node's default backlog, also nginx's and PHP-FPM's. */
 export const DEFAULT_BACKLOG = 511;
@@ -28,49 +27,6 @@ export const DEFAULT_BACKLOG = 511;
 export const WORKER_LISTEN_FD = 3;
 /** Tells a worker that its manager passed it a socket at WORKER_LISTEN_FD. */
 export const WORKER_LISTEN_FD_ENV = 'FCGI_PM_LISTEN_FD';
-
-/**
- * Parses where to listen. A number or digits is a port on all addresses (as PHP-FPM's `listen = 9000`);
- * 'host:port' and '[v6]:port' are TCP; a path with a '/' (or 'unix:path') is a unix socket, made
- * absolute against `cwd`; { fd } is an already listening socket.
- */
-export function parseListenSpec(spec: ListenSpec, cwd: string = process.cwd()): ListenAddress {
-  if (typeof spec === 'object') return { kind: 'fd', fd: spec.fd };
-  const text = String(spec).trim();
-  if (/^\d+$/.test(text)) return { kind: 'tcp', host: undefined, port: port(text, spec) };
-  if (text.startsWith('unix:') || text.includes('/')) {
-    const file = text.startsWith('unix:') ? text.slice('unix:'.length) : text;
-    if (file === '') throw new TypeError(`listen: no socket path in ${JSON.stringify(spec)}`);
-    return { kind: 'unix', path: path.resolve(cwd, file) };
-  }
-  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
-  if (v6) return { kind: 'tcp', host: v6[1], port: port(v6[2]!, spec) };
-  const hostPort = /^([^:]*):(\d+)$/.exec(text);
-  if (hostPort) {
-    const host = hostPort[1] === '' || hostPort[1] === '*' ? undefined : hostPort[1];
-    return { kind: 'tcp', host, port: port(hostPort[2]!, spec) };
-  }
-  throw new TypeError(
-    `listen: cannot parse ${JSON.stringify(spec)}; use a unix socket path, 'host:port', '[v6]:port' or a port`,
-  );
-}
-
-function port(digits: string, spec: ListenSpec): number {
-  const n = Number(digits);
-  if (n > 65535) throw new RangeError(`listen: port out of range in ${JSON.stringify(spec)}`);
-  return n;
-}
-
-export function describeListen(address: ListenAddress): string {
-  switch (address.kind) {
-    case 'fd':
-      return `fd ${address.fd}`;
-    case 'unix':
-      return `unix:${address.path}`;
-    case 'tcp':
-      return address.host?.includes(':') ? `[${address.host}]:${address.port}` : `${address.host ?? '*'}:${address.port}`;
-  }
-}
 
 /**
  * True if `fd` is a socket in the listening state. Node has no getsockopt(); posix-node's gives
@@ -134,7 +90,7 @@ export function resolveListenAddress(spec: ListenSpec | undefined): ListenAddres
 /** A socket the manager holds for its workers. */
 export interface ManagerSocket {
   fd: number;
-  /** What `describeListen` says, with the port the kernel chose when port 0 was asked for. */
+  /** Where it is bound, read back from the socket: for TCP the address and the port the kernel gave. */
   description: string;
 }
 
@@ -154,7 +110,7 @@ export async function openManagerSocket(address: ListenAddress): Promise<Manager
     handle = bindServerHandle(address.path, -1, -1, 0, what);
     removeOnExit(address.path);
   } else {
-    const host = address.host === undefined ? undefined : await resolveHost(address.host);
+    const host = address.host === undefined ? undefined : await resolveHost(address.host, what);
     handle = bindServerHandle(host?.address ?? null, address.port, host?.family ?? 4, 0, what);
   }
   heldHandles.push(handle); // the fd lives as long as its handle; keep it from being collected
@@ -174,14 +130,42 @@ const heldHandles: BoundHandle[] = [];
 /**
  * Binds a TCP (`port` >= 0) or unix (`port` -1, `host` the path) socket without listening. This is
  * net._createServerHandle, what node:cluster's primary uses to open shared sockets: unlike every public
- * API it does not start the event loop's accept watcher. An error reads `${what}: EADDRINUSE`.
+ * API it does not start the event loop's accept watcher. An error reads
+ * `${what}: EADDRINUSE (address already in use)`.
  */
 export function bindServerHandle(host: string | null, port: number, family: number, flags: number, what: string): BoundHandle {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
   if (typeof create !== 'function') throw new Error(`${what}: this Node.js has no net._createServerHandle`);
   const result = create(host, port, family, undefined, flags);
-  if (typeof result === 'number') throw new Error(`${what}: ${util.getSystemErrorName(result)}`);
+  // libuv reports a unix socket path in a missing directory as EACCES (as Windows would): say ENOENT.
+  if (result === -EACCES && port === -1 && host !== null && !fs.existsSync(path.dirname(host))) {
+    throw new Error(`${what}: ${describeErrno(-ENOENT)}: no directory ${path.dirname(host)}`);
+  }
+  if (typeof result === 'number') throw new Error(`${what}: ${describeErrno(result)}`);
+  // libuv keeps an EADDRINUSE from bind(2) to report it at its own listen (uv__tcp_bind's delayed
+  // error), which we never call: listen(2) on the unbound socket would bind a random port on every
+  // address. An unbound socket reads back port 0.
+  if (port >= 0 && (socketAddress(result)?.port ?? 0) === 0) {
+    result.close();
+    throw new Error(`${what}: ${describeErrno(-EADDRINUSE)}`);
+  }
   return result;
+}
+
+const { EACCES, EADDRINUSE, ENOENT } = os.constants.errno;
+
+/** A libuv error number as `EADDRINUSE (address already in use)`. */
+export function describeErrno(errno: number): string {
+  const [name, message] = util.getSystemErrorMap().get(errno) ?? [`errno ${errno}`, ''];
+  return message ? `${name} (${message})` : name;
+}
+
+/** Where a bound TCP or UDP handle is, read back from the socket (getsockname). */
+export function socketAddress(handle: BoundHandle): { address: string; port: number } | undefined {
+  if (!handle.getsockname) return undefined;
+  const out: { address?: unknown; port?: unknown } = {};
+  if (handle.getsockname(out) !== 0) return undefined;
+  return { address: String(out.address), port: Number(out.port) };
 }
 
 type CreateServerHandle = (
@@ -221,18 +205,20 @@ for (let fd = 3; fd < 3 + Number(process.argv[2]); fd++) net.createServer().list
 process.exit(0); // before the event loop runs, so nothing is accepted here
 `;
 
+/** What a bound socket is, read back from it: for TCP the address and port the kernel gave. */
 function describeBound(address: ListenAddress, handle: BoundHandle): string {
-  if (address.kind !== 'tcp' || !handle.getsockname) return describeListen(address);
-  const out: Record<string, unknown> = {};
-  handle.getsockname(out);
-  const host = address.host === undefined ? undefined : String(out.address ?? address.host);
-  return describeListen({ kind: 'tcp', host, port: Number(out.port ?? address.port) });
+  const bound = address.kind === 'tcp' ? socketAddress(handle) : undefined;
+  return bound ? formatHostPort(bound.address, bound.port) : describeListen(address);
 }
 
-async function resolveHost(host: string): Promise<{ address: string; family: number }> {
+async function resolveHost(host: string, what: string): Promise<{ address: string; family: number }> {
   const family = net.isIP(host);
   if (family !== 0) return { address: host, family };
-  return dns.promises.lookup(host);
+  try {
+    return await dns.promises.lookup(host);
+  } catch (err) {
+    throw new Error(`${what}: cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 /**
@@ -294,12 +280,19 @@ export function listenOnInheritedFd(server: net.Server, fd: number, backlog = DE
   return whenListening(server, () => listen2.call(server, null, null, null, backlog, fd));
 }
 
-/** Listening with no manager (n_processes 0): the process opens the address itself. */
-export async function listenStandalone(server: net.Server, address: ListenAddress): Promise<void> {
+/**
+ * Listening with no manager (n_processes 0): the process opens the address itself. Resolves with
+ * where it listens, read back from the socket.
+ */
+export async function listenStandalone(server: net.Server, address: ListenAddress): Promise<string> {
   if (address.kind === 'unix') await removeStaleSocket(address.path);
-  return whenListening(server, () => {
+  await whenListening(server, () => {
     if (address.kind === 'fd') server.listen({ fd: address.fd, backlog: DEFAULT_BACKLOG });
     else if (address.kind === 'unix') server.listen({ path: address.path, backlog: DEFAULT_BACKLOG });
     else server.listen({ port: address.port, host: address.host, backlog: DEFAULT_BACKLOG });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`listen ${describeListen(address)}: ${typeof err.errno === 'number' ? describeErrno(err.errno) : err.message}`);
   });
+  const bound = server.address();
+  return typeof bound === 'object' && bound !== null ? formatHostPort(bound.address, bound.port) : describeListen(address);
 }

@@ -47,7 +47,7 @@ export class PoolManager {
 
   constructor(
     private readonly host: ManagerHost,
-    private readonly socket: ManagerSocket | undefined,
+    private readonly socket: ManagerSocket,
   ) {}
 
   get pids(): number[] {
@@ -64,13 +64,13 @@ export class PoolManager {
     // way instead of round-robin through the primary, which costs an IPC hop per connection.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({
-      stdio: this.socket === undefined ? [0, 1, 2, 'ipc'] : [0, 1, 2, this.socket.fd, 'ipc'],
+      stdio: [0, 1, 2, this.socket.fd, 'ipc'],
     });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('message', (worker, message) => {
       if (message === LISTENING_MESSAGE) this.onWorkerListening(worker);
     });
-    if (this.socket) this.host.notify(`listening on ${this.socket.description}`);
+    this.host.notify(`listening on ${this.socket.description}`);
     this.readiness.starting();
     void this.spawnMissing();
   }
@@ -169,8 +169,7 @@ export class PoolManager {
   }
 
   private fork(): void {
-    const env = this.socket === undefined ? {} : { [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD) };
-    const worker = cluster.fork(env);
+    const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD) });
     const pid = worker.process.pid;
     if (pid === undefined) {
       this.host.abort('fork: no process was created');

@@ -1,23 +1,28 @@
 // Parameters of a ProcManager, with Perl's names, and their validation.
 // Pure: no process I/O, so every rule is unit-tested in milliseconds.
 
-/** Where the workers accept connections: see `parseListenSpec` in listen.ts. */
+import { parseListenSpec } from './socket/address';
+
+/** Where the workers accept connections: see `parseListenSpec` in socket/address.ts. */
 export type ListenSpec = string | number | { fd: number };
 
 export type Role = 'manager' | 'server';
 
-/** Constructor and `manage()` parameters. The names are FCGI::ProcManager's. */
+/**
+ * Constructor and `manage()` parameters. The names are FCGI::ProcManager's. Numbers and booleans may
+ * also be given as strings, because values often come from the environment (`process.env.WORKERS`).
+ */
 export interface ProcManagerParams {
   /** Number of workers. 0 means no manager: the calling process serves requests itself. */
-  n_processes?: number;
+  n_processes?: number | string;
   /** Seconds the manager waits for workers after TERM before it KILLs them and exits 1. 0 waits forever (as Perl). */
-  die_timeout?: number;
+  die_timeout?: number | string;
   /** Seconds to sleep between two forks. */
-  start_delay?: number;
+  start_delay?: number | string;
   /** Path of the manager's pid file. */
   pid_fname?: string;
-  /** Leave signal handling to the application. */
-  no_signals?: boolean;
+  /** Leave signal handling to the application. Strings: 'true'/'false', '1'/'0', 'yes'/'no', 'on'/'off'. */
+  no_signals?: boolean | number | string;
   /** Process title of the manager (FCGI::ProcManager 0.28's `pm_title`). Workers are titled `node-fcgi`. */
   pm_title?: string;
   /** 'manager' or 'server'; set by `manage()`. */
@@ -80,12 +85,31 @@ function role(value: unknown, key: string): Role {
 
 function listenSpec(value: unknown, key: string): ListenSpec | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return nonNegativeInteger(value, key);
-  if (typeof value === 'object' && typeof (value as { fd?: unknown }).fd === 'number') {
-    return { fd: nonNegativeInteger((value as { fd: number }).fd, `${key}.fd`) };
+  let spec: ListenSpec;
+  if (typeof value === 'string') spec = value;
+  else if (typeof value === 'number') spec = nonNegativeInteger(value, key);
+  else if (typeof value === 'object' && typeof (value as { fd?: unknown }).fd === 'number') {
+    spec = { fd: nonNegativeInteger((value as { fd: number }).fd, `${key}.fd`) };
+  } else {
+    throw new TypeError(`${key} must be a unix socket path, 'host:port', a port or { fd }, got ${describe(value)}`);
   }
-  throw new TypeError(`${key} must be a unix socket path, 'host:port', a port or { fd }, got ${describe(value)}`);
+  parseListenSpec(spec); // throws on what cannot be parsed; the text is kept, resolved when bound
+  return spec;
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off', '']);
+
+/** A boolean, or its usual spellings in an environment variable; anything else is refused. */
+function flag(value: unknown, key: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 1 || value === 0) return value === 1;
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+  }
+  throw new TypeError(`${key} must be true or false (or 'true'/'false', '1'/'0', 'yes'/'no', 'on'/'off'), got ${describe(value)}`);
 }
 
 const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
@@ -93,7 +117,7 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   die_timeout: nonNegativeNumber,
   start_delay: nonNegativeNumber,
   pid_fname: optionalPath,
-  no_signals: (value) => Boolean(value),
+  no_signals: flag,
   pm_title: nonEmptyString,
   role,
   listen: listenSpec,
@@ -128,9 +152,29 @@ export function validateParams(params: object | undefined): Record<string, unkno
   return out;
 }
 
-/** The known parameter that `key` most likely misspells, if any. */
+/** What other process managers call our parameters (gunicorn, PHP-FPM, PM2, unicorn, Puma). */
+const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
+  workers: 'n_processes',
+  num_workers: 'n_processes',
+  worker_processes: 'n_processes',
+  processes: 'n_processes',
+  instances: 'n_processes',
+  max_children: 'n_processes',
+  pm_max_children: 'n_processes',
+  graceful_timeout: 'die_timeout',
+  pidfile: 'pid_fname',
+  pid_file: 'pid_fname',
+  proc_name: 'pm_title',
+  title: 'pm_title',
+  bind: 'listen',
+  socket: 'listen',
+};
+
+/** The known parameter that `key` most likely misspells, or that another manager calls `key`, if any. */
 export function likelyMeant(key: string): string | undefined {
-  const normalized = key.toLowerCase().replace(/-/g, '_');
+  const normalized = key.toLowerCase().replace(/[-.]/g, '_');
+  const alias = OTHER_MANAGERS_NAMES[normalized];
+  if (alias) return alias;
   let best: { name: string; distance: number } | undefined;
   for (const name of KNOWN_PARAMS) {
     const distance = normalized === name ? 0 : editDistance(normalized, name);

@@ -6,17 +6,20 @@ import cluster from 'node:cluster';
 import type * as net from 'node:net';
 import {
   describeListen,
+  formatHostPort,
   listenOnInheritedFd,
   listenStandalone,
   openManagerSocket,
   resolveListenAddress,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
-import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice } from './fastcgi';
+import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { LISTENING_MESSAGE, PoolManager } from './manager';
 import { DEFAULT_PARAMS, type ProcManagerParams, type Role, validateParameter, validateParams, WORKER_TITLE } from './params';
+import { setProcessTitle } from './os/process-title';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
-import { WorkerLifecycle } from './worker';
+import { WorkerLifecycle } from './worker/lifecycle';
+import { takeOverListen } from './worker/listen-takeover';
 
 export interface AttachOptions {
   /**
@@ -37,6 +40,11 @@ export interface AttachOptions {
 const WORKER_STOP_SIGNALS = ['TERM', 'HUP', 'INT'] as const;
 const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP'] as const;
 
+/** The three ways a FastCGI pool gets its socket, for the error when it has none. */
+const HOW_TO_GIVE_A_SOCKET =
+  "set the `listen` parameter (a unix socket path, 'host:port' or a port), start it with a listening " +
+  'socket on fd 0 (a web server, spawn-fcgi), or under start_server or systemd socket activation';
+
 export class ProcManager {
   /** The class of the instance that the pm_* functions act on (Perl's $FCGI::ProcManager::Default). */
   static Default: new (params?: ProcManagerParams) => ProcManager = ProcManager;
@@ -45,6 +53,8 @@ export class ProcManager {
   private readonly signalCounts: Record<string, number> = {};
   private pool: PoolManager | undefined;
   private lifecycle: WorkerLifecycle | undefined;
+  /** Servers given to attach(), each attached once. */
+  private readonly attached = new WeakMap<net.Server, Promise<void>>();
 
   constructor(params?: ProcManagerParams) {
     this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
@@ -63,7 +73,8 @@ export class ProcManager {
 
     // Everything that can fail on bad input fails here, before anything forks.
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
-    const socket = address === undefined ? undefined : await openManagerSocket(address);
+    if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
+    const socket = await openManagerSocket(address);
 
     this.pool = new PoolManager(this, socket);
     this.parameter('role', 'manager');
@@ -159,6 +170,15 @@ export class ProcManager {
    * preDispatch()/postDispatch(), and on TERM/HUP it stops accepting, finishes its requests and exits 0.
    */
   async attach(server: net.Server, options: AttachOptions = {}): Promise<void> {
+    let attaching = this.attached.get(server);
+    if (!attaching) {
+      attaching = this.attachOnce(server, options);
+      this.attached.set(server, attaching);
+    }
+    return attaching;
+  }
+
+  private async attachOnce(server: net.Server, options: AttachOptions): Promise<void> {
     const fastcgi = options.fastcgi ?? 'worker-path';
     if (!FASTCGI_PATH_CHOICES.includes(fastcgi)) {
       throw new TypeError(`attach: fastcgi must be one of ${FASTCGI_PATH_CHOICES.join(', ')}, got ${String(fastcgi)}`);
@@ -166,15 +186,18 @@ export class ProcManager {
     // Before track(): the worker's connection bookkeeping then finds each connection set up.
     if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
     this.worker().track(server, options.dispatch ?? true);
-    if (!server.listening) await this.listenOn(server);
+    await this.listenOn(server);
     if (cluster.isWorker && process.send) process.send(LISTENING_MESSAGE);
   }
 
   // ---- Common methods -----------------------------------------------------------------------
 
-  /** Sets the title ps(1) shows. */
+  /**
+   * Sets the title ps(1) shows, and the process name pgrep(1) matches (its first 15 bytes), which
+   * is whole even when the command line is too short to hold the title (src/os/process-title.ts).
+   */
   changeProcessName(name: string): void {
-    process.title = name;
+    setProcessTitle(name);
   }
 
   /** With no arguments, all signal counts; with `sig`, its count; with `received`, counts one more. */
@@ -243,7 +266,11 @@ export class ProcManager {
       // workers behind forever; these exit too.
       cluster.worker!.exitedAfterDisconnect = true;
       process.once('disconnect', () => this.worker().stop('safe exit: manager has died'));
+      this.takeOverListenCalls();
     }
+    // Installed here, not in the overridable handlingInit(): it is what keeps one error from
+    // silently leaving a half-broken worker behind.
+    process.on('uncaughtException', (err) => this.worker().uncaughtException(err));
     return true;
   }
 
@@ -251,17 +278,48 @@ export class ProcManager {
     return (this.lifecycle ??= new WorkerLifecycle(this));
   }
 
+  /**
+   * Makes `server` accept where this process should: in a worker, on the manager's socket; with no
+   * manager, on `listen` or an inherited socket. A server that already listens elsewhere is moved,
+   * with a line saying so, so that the pool never serves two addresses.
+   */
   private async listenOn(server: net.Server): Promise<void> {
     const fd = process.env[WORKER_LISTEN_FD_ENV];
-    if (cluster.isWorker && fd !== undefined) return listenOnInheritedFd(server, Number(fd));
     if (cluster.isWorker) {
-      throw new Error('attach: the manager has no socket to pass; set `listen` or start it with a listening socket on fd 0');
+      if (fd === undefined) throw new Error(`attach: the manager passed no socket; ${HOW_TO_GIVE_A_SOCKET}`);
+      if (server.listening) this.stopOwnListen(server, "the manager's socket");
+      return listenOnInheritedFd(server, Number(fd));
     }
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
-    if (!address) {
-      throw new Error('attach: nowhere to listen; set the `listen` parameter or start with a listening socket on fd 0');
+    if (server.listening) {
+      // With nothing configured, the server's own listen() is where this process serves.
+      if (!address) return this.notify(`listening on ${describeServerAddress(server)} (the server's own listen())`);
+      this.stopOwnListen(server, describeListen(address));
     }
-    await listenStandalone(server, address);
-    this.notify(`listening on ${describeListen(address)}`);
+    if (!address) throw new Error(`attach: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
+    this.notify(`listening on ${await listenStandalone(server, address)}`);
   }
+
+  private stopOwnListen(server: net.Server, instead: string): void {
+    this.notify(`attach: the server already listens on ${describeServerAddress(server)}; it accepts on ${instead} instead`);
+    server.close(); // stops accepting at once; the connections it has go on
+  }
+
+  /** In a worker, a FastCGI server's own listen() call attaches it to the manager's socket instead. */
+  private takeOverListenCalls(): void {
+    takeOverListen(
+      (server) => this.attached.has(server) || isNodeFastcgiServer(server),
+      (server, call) => {
+        const already = this.attached.has(server);
+        this.notify(`server.listen(${call}) taken over: ${already ? 'already accepting' : 'accepting'} on the manager's socket instead`);
+        this.attach(server).catch((err: Error) => server.emit('error', err));
+      },
+    );
+  }
+}
+
+function describeServerAddress(server: net.Server): string {
+  const address = server.address();
+  if (typeof address === 'string') return `unix:${address}`;
+  return address ? formatHostPort(address.address, address.port) : 'an unknown address';
 }

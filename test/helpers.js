@@ -29,15 +29,16 @@ function tempDir() {
 }
 
 /**
- * Starts `node script` (default: the main example), or `command args`, in its own process group, and collects its stderr
- * lines. `lines` grows as the process logs; `waitFor(regex)` resolves with the first matching line.
+ * Starts `node script` (default: the main example), or `command args`, in its own process group (as `uid`/`gid`
+ * if given), and collects its stderr lines. `lines` grows as the process logs; `waitFor(regex)` resolves with the first matching line.
  */
-function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = ROOT } = {}) {
+function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = ROOT, uid, gid } = {}) {
   const child = spawn(command ?? process.execPath, command ? args : [script, ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdio: stdio ?? ['ignore', 'pipe', 'pipe'],
     detached: true,
+    ...(uid === undefined ? {} : { uid, gid }),
   });
   started.add(child);
   const proc = {

@@ -3,6 +3,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startHello, livePids, waitForReplacement, fcgiRequest, pidOf, isAlive, eventually, sleep, tempDir } = require('./helpers');
@@ -22,6 +23,27 @@ test('several workers answer, titled node-fcgi under a node-fcgi-pm manager', as
   for (const pid of seen) assert.ok(workers.includes(pid), `${pid} is one of the manager's workers`);
   assert.equal(fs.readFileSync(`/proc/${pm.pid}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi-pm');
   assert.equal(fs.readFileSync(`/proc/${workers[0]}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('with a command line too short for the title, pgrep -x still tells the manager (node-fcgi-pm) from its workers (node-fcgi)', async () => {
+  // `node a.js` leaves 9 bytes for the title: process.title cuts node-fcgi-pm to node-fcgi.
+  const dir = tempDir();
+  fs.copyFileSync(path.join(__dirname, 'fixtures', 'faulty-app.js'), path.join(dir, 'a.js'));
+  fs.writeFileSync(path.join(dir, 'a.js'), fs.readFileSync(path.join(dir, 'a.js'), 'utf8')
+    .replace("require('node-fastcgi')", `require(${JSON.stringify(require.resolve('node-fastcgi'))})`)
+    .replace("require('../..')", `require(${JSON.stringify(path.resolve(__dirname, '..'))})`));
+  const pm = await startHello({ n: 2, command: 'node', args: ['a.js'], cwd: dir });
+  const workers = livePids(pm);
+  assert.equal(fs.readFileSync(`/proc/${pm.pid}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi', 'the command line is cut');
+  const comm = (pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  assert.equal(comm(pm.pid), 'node-fcgi-pm');
+  for (const pid of workers) assert.equal(comm(pid), 'node-fcgi');
+  const pgrep = (name) => execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  assert.ok(pgrep('node-fcgi-pm').includes(pm.pid), 'pgrep -x node-fcgi-pm finds the manager');
+  assert.ok(!pgrep('node-fcgi').includes(pm.pid), 'pgrep -x node-fcgi does not find the manager');
+  for (const pid of workers) assert.ok(pgrep('node-fcgi').includes(pid));
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });

@@ -47,6 +47,37 @@ test('parameters: a likely typo is rejected with a suggestion; other unknown key
   assert.deepEqual(validateParams({ my_app_setting: 'x' }), { my_app_setting: 'x' });
 });
 
+test('parameters: booleans from the environment are read as written, and anything else is refused', () => {
+  for (const word of ['false', 'FALSE', '0', 'no', 'off', '', 0, false]) {
+    assert.equal(validateParameter('no_signals', word), false, `${JSON.stringify(word)} is false`);
+  }
+  for (const word of ['true', 'True', '1', 'yes', 'on', 1, true]) {
+    assert.equal(validateParameter('no_signals', word), true, `${JSON.stringify(word)} is true`);
+  }
+  assert.throws(() => validateParameter('no_signals', 'maybe'), { name: 'TypeError', message: /no_signals must be true or false.*got "maybe"/ });
+  assert.throws(() => validateParameter('no_signals', 2), { name: 'TypeError', message: /no_signals/ });
+});
+
+test("parameters: other process managers' names get a suggestion instead of being stored silently", () => {
+  assert.throws(() => validateParams({ workers: 4 }), { message: /unknown parameter 'workers' \(did you mean 'n_processes'\?\)/ });
+  assert.throws(() => validateParams({ 'pm.max_children': 4 }), { message: /did you mean 'n_processes'/ });
+  assert.throws(() => validateParams({ instances: 4 }), { message: /did you mean 'n_processes'/ });
+  assert.throws(() => validateParams({ graceful_timeout: 30 }), { message: /did you mean 'die_timeout'/ });
+  assert.throws(() => validateParams({ pidfile: '/run/x.pid' }), { message: /did you mean 'pid_fname'/ });
+  assert.throws(() => validateParams({ bind: '127.0.0.1:9000' }), { message: /did you mean 'listen'/ });
+});
+
+test('parameters: listen is parsed in the constructor; a URL is refused with the address to write instead', () => {
+  assert.throws(() => new ProcManager({ n_processes: 2, listen: 'tcp://127.0.0.1:9000' }), {
+    name: 'TypeError',
+    message: /listen: "tcp:\/\/127\.0\.0\.1:9000" is a URL; write the address alone, e\.g\. '127\.0\.0\.1:9000'/,
+  });
+  assert.throws(() => new ProcManager({ listen: 'localhost' }), { name: 'TypeError', message: /listen: cannot parse "localhost"/ });
+  assert.throws(() => new ProcManager({ listen: '127.0.0.1:99999' }), { name: 'RangeError', message: /port out of range/ });
+  assert.equal(new ProcManager({ listen: 'unix:///run/app.sock' }).parameter('listen'), 'unix:///run/app.sock');
+  assert.deepEqual(parseListenSpec('unix:///run/app.sock'), { kind: 'unix', path: '/run/app.sock' });
+});
+
 test('parameters: the constructor and parameter() validate too, before anything forks', () => {
   assert.throws(() => new ProcManager({ n_processes: -2 }), RangeError);
   const pm = new ProcManager({ n_processes: 3 });

@@ -31,7 +31,7 @@ const warned = new Set<string>();
  */
 export function applyWorkerPath(server: net.Server, warn: (msg: string) => void): boolean {
   if (installed.has(server)) return true;
-  if (!looksLikeNodeFastcgi(server)) return false;
+  if (!isNodeFastcgiServer(server)) return false;
   const found = findNodeFastcgi(server);
   let reason = typeof found === 'string' ? found : undefined;
   if (typeof found !== 'string' && found.version !== CHECKED_NODE_FASTCGI_VERSION) {
@@ -57,7 +57,8 @@ export function applyWorkerPath(server: net.Server, warn: (msg: string) => void)
   return true;
 }
 
-function looksLikeNodeFastcgi(server: net.Server): server is FastCgiServer {
+/** True for a server made by (some copy of) node-fastcgi's createServer. */
+export function isNodeFastcgiServer(server: net.Server): server is FastCgiServer {
   const config = (server as Partial<FastCgiServer>).config;
   return typeof config === 'object' && config !== null && typeof config.valueMap === 'object' && 'multiplex' in config;
 }

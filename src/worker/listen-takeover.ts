@@ -1,0 +1,35 @@
+// In a worker, the manager's socket is the only one the pool serves. An application that still
+// calls `server.listen(9010)` on its FastCGI server would split the pool (the manager's socket left
+// unserved, another address served by the workers) and bind an address nobody asked the manager
+// for. So in a worker the call is taken over: the server is attached to the manager's socket
+// instead, and one line says so. Other servers (an HTTP metrics endpoint, say) listen as they ask.
+
+import * as net from 'node:net';
+import * as util from 'node:util';
+
+let installed = false;
+
+/**
+ * Replaces net.Server#listen in this process: for a server that `isTakenOver` accepts, the call binds
+ * nothing; `adopt` gets the server and the call's arguments as text (`9010`, `'/tmp/app.sock'`).
+ * A listen callback is called once the server listens (at once if it already does), as net's own would be.
+ */
+export function takeOverListen(isTakenOver: (server: net.Server) => boolean, adopt: (server: net.Server, call: string) => void): void {
+  if (installed) return;
+  installed = true;
+  const listen = net.Server.prototype.listen as (this: net.Server, ...args: unknown[]) => net.Server;
+  net.Server.prototype.listen = function takenOverListen(this: net.Server, ...args: unknown[]): net.Server {
+    if (!isTakenOver(this)) return listen.apply(this, args);
+    const callback = args.at(-1);
+    if (typeof callback === 'function') {
+      if (this.listening) process.nextTick(() => (callback as () => void).call(this));
+      else this.once('listening', callback as () => void);
+    }
+    adopt(this, describeCall(args.filter((arg) => typeof arg !== 'function')));
+    return this;
+  } as typeof net.Server.prototype.listen;
+}
+
+function describeCall(args: readonly unknown[]): string {
+  return args.map((arg) => util.inspect(arg, { breakLength: Infinity })).join(', ');
+}

@@ -1,0 +1,86 @@
+// An error in application code costs one request, not the worker: a request handler that throws, or
+// returns a promise that rejects, gets that request answered with a 500 (or, once its response has
+// begun, its connection closed, so the web server sees a cut response rather than a complete one),
+// and the worker and its other requests carry on.
+
+import type * as net from 'node:net';
+
+/** The part of a request (node:http's, or node-fastcgi's) the worker side uses. */
+export interface RequestLike {
+  socket?: unknown;
+  method?: string;
+  url?: string;
+}
+
+/** The part of a response the worker side uses. */
+export interface ResponseLike {
+  once(event: 'finish' | 'close', listener: () => void): unknown;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  getHeaderNames(): string[];
+  removeHeader(name: string): void;
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body: string): unknown;
+}
+
+export interface FailedRequest {
+  error: unknown;
+  req: RequestLike;
+  res: ResponseLike;
+}
+
+/**
+ * Calls the listeners of `events` as EventEmitter#emit does (in order, with the server as `this`),
+ * but catches what each throws, and what a promise it returns rejects with, and reports it with the
+ * request. The server's other events are emitted as before.
+ */
+export function guardRequestHandlers(server: net.Server, events: readonly string[], report: (failure: FailedRequest) => void): void {
+  const emit = server.emit as (this: net.Server, event: string | symbol, ...args: unknown[]) => boolean;
+  const reported = new WeakSet<object>();
+  const fail = (error: unknown, req: RequestLike, res: ResponseLike) => {
+    if (reported.has(res)) return; // a second error from the same request changes nothing
+    reported.add(res);
+    report({ error, req, res });
+  };
+  server.emit = function guardedEmit(this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (typeof event !== 'string' || !events.includes(event)) return emit.call(this, event, ...args);
+    const listeners = this.rawListeners(event);
+    if (listeners.length === 0) return false;
+    const [req, res] = args as [RequestLike, ResponseLike];
+    for (const listener of listeners) {
+      try {
+        const result: unknown = Reflect.apply(listener, this, args);
+        if (isThenable(result)) result.then(undefined, (error: unknown) => fail(error, req, res));
+      } catch (error) {
+        fail(error, req, res);
+      }
+    }
+    return true;
+  };
+}
+
+/** What became of a request whose handler failed. */
+export type FailedRequestOutcome = 'answered 500' | 'response begun, connection closed' | 'response already complete';
+
+/** Answers a failed request with a plain 500 if nothing was sent yet; else cuts its connection. */
+export function answerFailedRequest(req: RequestLike, res: ResponseLike): FailedRequestOutcome {
+  if (res.writableEnded) return 'response already complete';
+  if (res.headersSent) {
+    connectionOf(req).destroy();
+    return 'response begun, connection closed';
+  }
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end('Internal Server Error\n');
+  return 'answered 500';
+}
+
+/** The client connection a request came on: node-fastcgi's request stream keeps it as `_conn`. */
+export function connectionOf(req: RequestLike): net.Socket {
+  const socket = req.socket as { _conn?: net.Socket } & net.Socket;
+  return socket._conn ?? socket;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
