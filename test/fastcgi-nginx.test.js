@@ -9,11 +9,11 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
-const { startNode, livePids, tempDir, eventually, sleep } = require('./helpers');
+const { startNode, livePids, tempDir, eventually, sleep, skipWithout } = require('./helpers');
 const { startTestApp } = require('./fcgi-raw-client');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
-const skip = NGINX ? false : 'nginx is not installed (Debian package nginx-light)';
+const skip = skipWithout(NGINX, 'nginx is not installed (Debian package nginx-light)');
 
 function freePort() {
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@
 // Shared test tools: start real manager processes, read their log lines, and talk FastCGI to them
 // with cgi-fcgi (Debian's libfcgi-bin). Every process a test starts is killed when the test file ends.
 
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -189,6 +189,33 @@ function freePort() {
   });
 }
 
+/**
+ * The `skip` option of a test that needs a peer (nginx, spawn-fcgi, Perl's start_server ...): false
+ * when it is there, else the reason. Where the peers are installed on purpose (.ci/run sets
+ * FCGI_PM_REQUIRE_PEERS=1), a missing one fails the test file instead of skipping its tests.
+ */
+function skipWithout(available, reason) {
+  if (available) return false;
+  if (process.env.FCGI_PM_REQUIRE_PEERS === '1') throw new Error(`${reason}; FCGI_PM_REQUIRE_PEERS=1 requires it`);
+  return reason;
+}
+
+/** True if posix-node's native binary loads here (the library falls back without it). */
+const POSIX_NODE_LOADS =
+  spawnSync(process.execPath, ['-e', "require('posix-node').getsockopt"], { cwd: ROOT, stdio: 'ignore' }).status === 0;
+
+/**
+ * The two ways the library runs: with posix-node, and without it (FCGI_PM_NO_POSIX=1, its fallbacks).
+ * The first is skipped where posix-node does not load, which would test the fallback twice, and fails
+ * under FCGI_PM_REQUIRE_PEERS=1.
+ */
+function posixVariants() {
+  return [
+    { name: 'with posix-node', env: {}, skip: skipWithout(POSIX_NODE_LOADS, 'posix-node does not load here') },
+    { name: 'without posix-node', env: { FCGI_PM_NO_POSIX: '1' }, skip: false },
+  ];
+}
+
 /** True if a command is on PATH. */
 function have(command) {
   try {
@@ -213,5 +240,7 @@ module.exports = {
   eventually,
   sleep,
   have,
+  skipWithout,
+  posixVariants,
   freePort,
 };

@@ -5,9 +5,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have, freePort } = require('./helpers');
+const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have, skipWithout, freePort } = require('./helpers');
 
-const skip = have('spawn-fcgi') ? false : 'spawn-fcgi is not installed (Debian package spawn-fcgi)';
+const skip = skipWithout(have('spawn-fcgi'), 'spawn-fcgi is not installed (Debian package spawn-fcgi)');
 
 
 async function underSpawnFcgi(spawnArgs, address, env) {

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { ROOT, startNode, startHello, tempDir, freePort, fcgiRequest } = require('./helpers');
+const { ROOT, startNode, startHello, tempDir, freePort, fcgiRequest, posixVariants, skipWithout } = require('./helpers');
 
 const FAULTY = path.join(__dirname, 'fixtures', 'faulty-app.js');
 const START_SERVER = path.join(ROOT, 'bin', 'start_server.js');
@@ -52,10 +52,9 @@ async function portIsFree(port) {
   }
 }
 
-for (const posix of ['with posix-node', 'without posix-node']) {
-  const env = posix === 'without posix-node' ? { FCGI_PM_NO_POSIX: '1' } : {};
+for (const { name: posix, env, skip } of posixVariants()) {
 
-  test(`a TCP port another manager holds is refused with EADDRINUSE, nothing forks and no other port is bound, ${posix}`, async () => {
+  test(`a TCP port another manager holds is refused with EADDRINUSE, nothing forks and no other port is bound, ${posix}`, { skip }, async () => {
     const first = await startHello({ n: 1, env: { ...env, FCGI_LISTEN: '127.0.0.1:0' } });
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(await first.waitFor(/listening on/))[1]);
     const second = await failedStart(`127.0.0.1:${port}`, { env });
@@ -64,7 +63,7 @@ for (const posix of ['with posix-node', 'without posix-node']) {
     await first.exited;
   });
 
-  test(`a port another program holds, on IPv4, IPv6 and all addresses, is refused with EADDRINUSE, ${posix}`, async () => {
+  test(`a port another program holds, on IPv4, IPv6 and all addresses, is refused with EADDRINUSE, ${posix}`, { skip }, async () => {
     const v4 = await holdPort('127.0.0.1');
     const v6 = await holdPort('::1');
     const all = await holdPort('::');
@@ -77,7 +76,7 @@ for (const posix of ['with posix-node', 'without posix-node']) {
     }
   });
 
-  test(`start_server refuses a port in use with EADDRINUSE and exits non-zero, ${posix}`, async () => {
+  test(`start_server refuses a port in use with EADDRINUSE and exits non-zero, ${posix}`, { skip }, async () => {
     const held = await holdPort('127.0.0.1');
     try {
       const ss = startNode({ script: START_SERVER, args: [`--port=127.0.0.1:${held.port}`, '--', process.execPath, '-e', ''], env });
@@ -99,7 +98,7 @@ test('no such directory for a unix socket, and an address that is not this host,
   assertRefusedBeforeFork(await failedStart('127.0.0.1:70000'), /listen: port out of range/);
 });
 
-test('permission denied (a privileged port, a directory it may not write) is refused before anything forks', { skip: process.getuid?.() === 0 ? false : 'needs root, to start the manager as nobody' }, async () => {
+test('permission denied (a privileged port, a directory it may not write) is refused before anything forks', { skip: skipWithout(process.getuid?.() === 0, 'needs root, to start the manager as nobody') }, async () => {
   const cwd = tempDir();
   fs.chmodSync(cwd, 0o755); // readable by nobody; still not writable by it
   const asNobody = { uid: NOBODY, gid: NOBODY, cwd };

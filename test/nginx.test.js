@@ -7,10 +7,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const { ROOT, startNode, startHello, livePids, waitForReplacement, tempDir, eventually, sleep, have, freePort } = require('./helpers');
+const { ROOT, startNode, startHello, livePids, waitForReplacement, tempDir, eventually, sleep, have, skipWithout, freePort } = require('./helpers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
-const skip = NGINX && have('cgi-fcgi') ? false : 'nginx is not installed (Debian package nginx-light)';
+const skip = skipWithout(NGINX && have('cgi-fcgi'), 'nginx or cgi-fcgi is not installed (Debian packages nginx-light, libfcgi-bin)');
 
 
 /** Starts nginx with examples/nginx.conf, pointed at `upstream` and listening on a free port. */
