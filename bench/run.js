@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run bench`: this project's ProcManager side by side with bare node-fastcgi, a naive
-// node:cluster pool, Perl's FCGI::ProcManager and PHP-FPM, all behind one nginx, in one run.
+// node:cluster pool, Perl's FCGI::ProcManager and PHP-FPM, all behind one nginx, in one run (and,
+// in the fronts phase, ProcManager and Perl's behind lighttpd and Apache too).
 // Prints a markdown report and writes JSON under bench/results/. See bench/README.md.
 
 const fs = require('node:fs');
@@ -14,6 +15,7 @@ const processes = require('./lib/processes');
 const procfs = require('./lib/procfs');
 const { renderReport } = require('./lib/report');
 const { throughputPhase, throughputInstanceName } = require('./phases/throughput');
+const { frontsPhase, frontInstanceName, FRONT_BACKENDS } = require('./phases/fronts');
 const { MODES } = require('./lib/nginx');
 const { policyPhase } = require('./phases/policy');
 const { reloadPhase } = require('./phases/reload');
@@ -31,6 +33,10 @@ const PHASES = {
   throughput: {
     instances: (ids) => MODES.flatMap((mode) => ids.map((id) => ({ id, name: throughputInstanceName(id, mode) }))),
     run: (ctx, ids, log) => throughputPhase(ctx, ids, log),
+  },
+  fronts: {
+    instances: (ids) => ids.filter((id) => FRONT_BACKENDS.includes(id)).map((id) => ({ id, name: frontInstanceName(id) })),
+    run: (ctx, ids, log) => frontsPhase(ctx, ids, log),
   },
   policy: {
     instances: (ids) => ids.filter((id) => ['cluster-rr', 'cluster-none', 'pm-asis', 'pm'].includes(id)).map((id) => ({ id, name: `policy-${id}` })),

@@ -5,7 +5,6 @@
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
 import {
-  describeListen,
   formatHostPort,
   listenOnInheritedFd,
   listenStandalone,
@@ -279,30 +278,28 @@ export class ProcManager {
   }
 
   /**
-   * Makes `server` accept where this process should: in a worker, on the manager's socket; with no
-   * manager, on `listen` or an inherited socket. A server that already listens elsewhere is moved,
-   * with a line saying so, so that the pool never serves two addresses.
+   * Makes `server` accept where this process should: in a worker, on the manager's socket (a server
+   * that already listens elsewhere is moved there, with a line saying so, so that the pool never
+   * serves another address than the one the manager announced); with no manager, on `listen` or an
+   * inherited socket, unless the application already made it listen where it wants.
    */
   private async listenOn(server: net.Server): Promise<void> {
     const fd = process.env[WORKER_LISTEN_FD_ENV];
     if (cluster.isWorker) {
       if (fd === undefined) throw new Error(`attach: the manager passed no socket; ${HOW_TO_GIVE_A_SOCKET}`);
-      if (server.listening) this.stopOwnListen(server, "the manager's socket");
+      if (server.listening) {
+        this.notify(`attach: the server already listens on ${describeServerAddress(server)}; it accepts on the manager's socket instead`);
+        server.close(); // stops accepting at once; the connections it has go on
+      }
       return listenOnInheritedFd(server, Number(fd));
     }
-    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (server.listening) {
-      // With nothing configured, the server's own listen() is where this process serves.
-      if (!address) return this.notify(`listening on ${describeServerAddress(server)} (the server's own listen())`);
-      this.stopOwnListen(server, describeListen(address));
+      // No manager announces an address here: the process serves where its application asked.
+      return this.notify(`listening on ${describeServerAddress(server)} (the server's own listen())`);
     }
+    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`attach: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.notify(`listening on ${await listenStandalone(server, address)}`);
-  }
-
-  private stopOwnListen(server: net.Server, instead: string): void {
-    this.notify(`attach: the server already listens on ${describeServerAddress(server)}; it accepts on ${instead} instead`);
-    server.close(); // stops accepting at once; the connections it has go on
   }
 
   /** In a worker, a FastCGI server's own listen() call attaches it to the manager's socket instead. */

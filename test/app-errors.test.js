@@ -5,8 +5,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const path = require('node:path');
 const { startHello, fcgiRequest, pidOf, livePids, isAlive, eventually } = require('./helpers');
+const { nginxSkip, startWebServer, get } = require('./webservers');
 
 const FAULTY = path.join(__dirname, 'fixtures', 'faulty-app.js');
 
@@ -92,4 +94,26 @@ test('an uncaught exception outside any request: the worker stops accepting, fin
   assert.equal(pidOf(next), fresh);
   pm.kill('SIGTERM');
   await pm.exited;
+});
+
+test('through nginx with kept connections, a failing handler is a 500 for that request alone: no 502, no retry on another worker, no worker lost', { skip: nginxSkip }, async () => {
+  const pm = await startHello({ n: 2, script: FAULTY });
+  const web = await startWebServer('nginx', pm.address);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const statuses = [];
+    for (const query of ['throw', 'reject', 'throw']) statuses.push((await get(agent, web.port, `/?${query}`)).status);
+    assert.deepEqual(statuses, [500, 500, 500]);
+    const ok = await get(agent, web.port, '/');
+    assert.equal(ok.status, 200);
+    assert.match(ok.body, /^pid=\d+\n$/);
+    assert.equal(pm.count(/request started throw/), 2, 'nginx sent each failing request once: no retry');
+    assert.equal(pm.count(/exited with status/), 0, 'no worker exited');
+    assert.deepEqual(web.errorLog().filter((line) => /upstream|\[error\]/.test(line)), [], 'nginx saw no upstream failure');
+  } finally {
+    agent.destroy();
+    await web.stop();
+    pm.kill('SIGTERM');
+    await pm.exited;
+  }
 });

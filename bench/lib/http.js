@@ -32,4 +32,32 @@ async function waitUntilAnswers(url, { timeoutMs = 20_000, accept = () => true }
   }
 }
 
-module.exports = { httpGet, waitUntilAnswers };
+/**
+ * Two GETs of `url` through a keep-alive agent limited to one socket, with no Connection header
+ * (HTTP/1.1's default persistence, as wrk and curl send them). Resolves with { kept, connection,
+ * statuses }: `kept` is true if the second request went out on the first one's connection, and
+ * `connection` is the Connection header of the first answer, if any. Never rejects.
+ */
+async function keepAliveProbe(url, { timeoutMs = 5_000 } = {}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () =>
+    new Promise((resolve) => {
+      const req = http.request(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, reused: req.reusedSocket }));
+      });
+      req.removeHeader('connection'); // none is sent; the agent still keeps the socket
+      req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => resolve({ status: 0, error: err.message, reused: false }));
+      req.end();
+    });
+  try {
+    const first = await once();
+    const second = await once();
+    return { kept: second.reused === true, connection: first.connection, statuses: [first.status, second.status] };
+  } finally {
+    agent.destroy();
+  }
+}
+
+module.exports = { httpGet, waitUntilAnswers, keepAliveProbe };

@@ -1,8 +1,8 @@
 'use strict';
 // Run options, from flags (--quick, --duration=S, --rounds=R, --workers=N, --connections=C,
-// --phases=a,b) or the matching BENCH_* environment variables. Flags win.
+// --fronts-connections=C, --phases=a,b) or the matching BENCH_* environment variables. Flags win.
 
-const PHASES = ['throughput', 'policy', 'reload', 'term', 'recovery', 'crashloop', 'scale', 'profile'];
+const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'term', 'recovery', 'crashloop', 'scale', 'profile'];
 
 const FULL = {
   duration: 10, // seconds per wrk run
@@ -64,6 +64,7 @@ function parseOptions(argv = process.argv.slice(2), env = process.env) {
     keepalive: num('keepalive', 'KEEPALIVE', undefined, { integer: true, min: 1 }),
     keepaliveNode: num('keepalive-node', 'KEEPALIVE_NODE', undefined, { integer: true, min: 1 }),
     connections: num('connections', 'CONNECTIONS', 32, { integer: true, min: 1 }),
+    frontsConnections: num('fronts-connections', 'FRONTS_CONNECTIONS', 16, { integer: true, min: 1 }),
     threads: num('threads', 'THREADS', 1, { integer: true, min: 1 }),
     reloadDuration: num('reload-duration', 'RELOAD_DURATION', base.reloadDuration, { min: 2 }),
     reloadWindow: base.reloadWindow,

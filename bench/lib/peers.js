@@ -52,7 +52,7 @@ function phpFpmBinary() {
   return which(names);
 }
 
-/** What is installed: { nginx, wrk, perl, phpFpm } (paths or undefined) and their versions. */
+/** What is installed: { nginx, wrk, perl, phpFpm, lighttpd, apache } (paths or undefined) and their versions. */
 function detectPeers() {
   const nginx = which(['nginx']);
   const wrk = which(['wrk']);
@@ -62,16 +62,26 @@ function detectPeers() {
     : undefined;
   const perlOk = perlVersions !== undefined && /^[\d.]+ [\d.]+$/.test(perlVersions);
   const phpFpm = phpFpmBinary();
+  // The fronts phase's web servers besides nginx.
+  const lighttpd = which(['lighttpd']);
+  const apacheBin = which(['apache2', 'httpd']);
+  const apacheModules = ['/usr/lib/apache2/modules', '/usr/lib64/httpd/modules', '/usr/lib/httpd/modules'].find((dir) => fs.existsSync(path.join(dir, 'mod_proxy_fcgi.so')));
+  const apache = apacheBin && apacheModules ? apacheBin : undefined;
   const missing = [];
   if (!nginx) missing.push('nginx (Debian: nginx-light or nginx)');
   if (!wrk) missing.push('wrk');
   if (!perlOk) missing.push('Perl FCGI and FCGI::ProcManager (Debian: libfcgi-perl libfcgi-procmanager-perl)');
   if (!phpFpm) missing.push('php-fpm (Debian: php-fpm)');
+  if (!lighttpd) missing.push('lighttpd (Debian: lighttpd)');
+  if (!apache) missing.push('Apache 2.4 with mod_proxy_fcgi (Debian: apache2)');
   return {
     nginx,
     wrk,
     perl: perlOk ? perlBin : undefined,
     phpFpm,
+    lighttpd,
+    apache,
+    apacheModules,
     missing,
     versions: {
       node: process.version,
@@ -83,6 +93,8 @@ function detectPeers() {
       perlFcgi: perlOk ? perlVersions.split(' ')[0] : undefined,
       perlFcgiProcManager: perlOk ? perlVersions.split(' ')[1] : undefined,
       phpFpm: phpFpm ? run(phpFpm, ['-v'])?.split('\n')[0] : undefined,
+      lighttpd: lighttpd ? run(lighttpd, ['-v'])?.split('\n')[0].replace(/ - .*$/, '') : undefined,
+      apache: apache ? run(apache, ['-v'])?.split('\n')[0].replace(/^Server version: /, '') : undefined,
     },
   };
 }

@@ -141,6 +141,23 @@ function loadAverage() {
   return fs.readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
 }
 
+/**
+ * TCP connections accepted so far in this network namespace (PassiveOpens in /proc/net/snmp).
+ * The backends are on unix sockets, so during a load run through a front this counts the client
+ * connections the front accepted from wrk (and anything else on the machine accepting TCP).
+ */
+function tcpPassiveOpens() {
+  try {
+    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+    const names = lines[0].trim().split(/\s+/);
+    const values = lines[1].trim().split(/\s+/);
+    const v = Number(values[names.indexOf('PassiveOpens')]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True if some live process belongs to process group `pgid`. */
 function groupHasMembers(pgid) {
   return allStats().some((st) => st.pgrp === pgid && st.state !== 'Z');
@@ -158,6 +175,7 @@ module.exports = {
   processCpuUs,
   runtimeNs,
   systemCpuUs,
+  tcpPassiveOpens,
   rssKb,
   pssKb,
   loadAverage,

@@ -38,6 +38,7 @@ function renderReport(results) {
   for (const s of results.skipped ?? []) L.push('', `Skipped: ${label(s.id)}: ${s.reason}.`);
   L.push('');
   if (phases.throughput) renderThroughput(L, phases.throughput, options);
+  if (phases.fronts) renderFronts(L, phases.fronts, options);
   if (phases.policy) renderPolicy(L, phases.policy);
   if (phases.reload) renderReload(L, phases.reload);
   if (phases.term) renderTerm(L, phases.term);
@@ -85,6 +86,45 @@ function renderThroughput(L, t, options) {
   L.push('### Ratios (computed per round, side by side)', '');
   L.push(table(['ratio', 'mode', 'req/s ratio', 'CPU/req ratio'], t.ratios.map((r) => [r.name, r.mode, range(r.rps, 3), range(r.cpuPerReq, 2)]), ['l', 'l']));
   L.push('');
+}
+
+function renderFronts(L, f, options) {
+  L.push('## Behind other web servers: nginx, lighttpd, Apache', '');
+  L.push(
+    `\`wrk -t${options.threads} -c${f.connections} -d${options.duration}s\` through each front to ${label('pm')} and ${label('perl')}, ` +
+      `${options.workers} workers each, a new FastCGI connection per request (nginx: plain mode; lighttpd's mod_fastcgi; Apache's mod_proxy_fcgi, ` +
+      "`enablereuse` off, event MPM with one child), the client keep-alive of each server's defaults; targets interleaved over the rounds. " +
+      `Fronts: ${f.fronts.map((x) => `${x.id} ${x.version ?? ''}`.trim()).join(', ')}. ` +
+      '*Kept*: a client that sends no Connection header (as wrk) gets its second request served on the same connection. ' +
+      '*Client conns/1k req*: TCP connections the machine accepted per 1,000 requests during the run (PassiveOpens; wrk reconnects after every ' +
+      '`Connection: close`). CPU µs/req: the backend\'s whole process tree; *front µs/req*: the web server\'s.',
+  );
+  L.push('');
+  for (const s of f.skipped ?? []) L.push(`Skipped: ${s.what}: ${s.reason}.`, '');
+  const frontLabel = (id) => f.fronts.find((x) => x.id === id)?.label ?? id;
+  const rows = Object.values(f.summary).map((s) => [
+    frontLabel(s.front),
+    label(s.backend),
+    range(s.rps),
+    med(s.p50Ms, 2),
+    med(s.p99Ms, 2),
+    range(s.backendUsPerReq),
+    med(s.frontUsPerReq),
+    s.kept === undefined ? '–' : s.kept ? 'yes' : `NO${s.connectionHeader ? ` (Connection: ${s.connectionHeader})` : ''}`,
+    med(s.clientConnectionsPer1k, 1),
+    fmt(s.failed),
+    fmt(s.errorLines),
+    med(s.othersPct, 1),
+  ]);
+  L.push(table(['front', 'backend', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'front µs/req', 'kept', 'client conns/1k req', 'failed', 'error-log lines', 'others %'], rows, ['l', 'l']));
+  L.push('');
+  const samples = Object.values(f.summary).filter((s) => s.errorSample);
+  for (const s of samples) L.push(`- ${frontLabel(s.front)}, ${label(s.backend)}: \`${s.errorSample}\``);
+  if (samples.length) L.push('');
+  if (f.ratios.length) {
+    L.push(table(['front', '3/4 req/s (per round)', '3/4 CPU/req (per round)'], f.ratios.map((r) => [frontLabel(r.front), range(r.rps, 3), range(r.cpuPerReq, 2)]), ['l']));
+    L.push('');
+  }
 }
 
 function renderPolicy(L, p) {

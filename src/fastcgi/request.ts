@@ -127,6 +127,15 @@ export class FastCgiRequest {
 
     const res = this.role === Role.AUTHORIZER ? new classes.AuthorizerResponse(req) : new classes.Response(req);
     res.shouldKeepAlive = params.HTTP_CONNECTION === 'keep-alive';
+    // The answer goes to the web server, not to an HTTP client: node:http's implicit headers do not
+    // belong in it. `Connection` (close or keep-alive, with `Keep-Alive`) is hop-by-hop: Apache's
+    // mod_proxy_fcgi and lighttpd pass it on to the client and close its connection after every
+    // response. removeHeader marks the implicit one removed, yet lets an explicit
+    // setHeader('Connection', ...) or writeHead(..., { Connection }) through; `Keep-Alive` is only
+    // ever added along with an implicit `Connection`. `Date` is the web server's to add. (The
+    // implicit `Transfer-Encoding: chunked` is removed by node-fastcgi's own Response.)
+    res.removeHeader('connection');
+    res.sendDate = false;
     res.assignSocket(socket as unknown as net.Socket);
     res.on('finish', () => this.responseFinished());
 
