@@ -23,6 +23,8 @@ const {
   readLine,
 } = require('./fixtures/start-server-tools');
 
+const { statusFileContent } = require('../dist/start-server/plan');
+
 const PERL_START_SERVER = '/usr/bin/start_server';
 const perlSkip = fs.existsSync(PERL_START_SERVER) ? false : 'Perl start_server is not installed (Debian package libserver-starter-perl)';
 const systemdSkip = have('systemd-socket-activate') ? false : 'systemd-socket-activate is not installed (Debian package systemd)';
@@ -103,12 +105,15 @@ for (const [posix, tcpFd, unixFd] of [
         }
       }
     })();
+    const seen = watchStatus(status);
     const restart = await runCommand(PERL_START_SERVER, ['--restart', `--pid-file=${pidFile}`, `--status-file=${status}`]);
     stop = true;
     await loop;
+    const contents = await seen.stop();
     assert.equal(restart.code, 0, restart.stderr);
     const gen2 = generationPids(ss)[1];
     assert.equal(readStatus(status), `2:${gen2}\n`);
+    assert.ok(contents.has(`1:${gen1}\nstarting:2:${gen2}\n`), `Perl's --restart read our starting: line on the way: ${[...contents].join(' | ')}`);
     assert.equal(failures, 0, `${failures} failed connections of ${answered + failures}`);
     assert.ok(answered > 10, `only ${answered} answered`);
     assert.match(await readLine(port), new RegExp(`^gen=2 pid=${gen2} `));
@@ -176,6 +181,88 @@ test('UDP (--port=host:uPORT): a Perl program answers datagrams on the socket fr
   ss.kill('SIGTERM');
   assert.equal((await ss.exited).code, 0);
 });
+
+test("our --restart against Perl's start_server, whose new release exits at start: fails after its --ready-timeout while the old one serves", { skip: perlSkip }, async () => {
+  const dir = tempDir();
+  const status = path.join(dir, 'status');
+  const pidFile = path.join(dir, 'pid');
+  const port = await freePort();
+  const program = `[ -e broken ] && exit 3; exec perl ${SS_ECHO}`;
+  const ss = startNode({
+    command: PERL_START_SERVER,
+    args: [`--port=127.0.0.1:${port}`, `--status-file=${status}`, `--pid-file=${pidFile}`, `--dir=${dir}`, '--', 'sh', '-c', program],
+  });
+  await ss.waitFor(/^ss-echo\.pl: pid \d+ generation 1 accepting/);
+  assert.ok(await eventually(() => /^1:\d+\n$/.test(readStatus(status) ?? ''), 10_000));
+  fs.writeFileSync(path.join(dir, 'broken'), '');
+  const restart = ['--restart', `--pid-file=${pidFile}`, `--status-file=${status}`];
+  // Perl's start_server retries the broken release every --interval and writes nothing about it.
+  const broken = runStarter([...restart, '--ready-timeout=3'], { timeoutMs: 60_000 });
+  const answers = [];
+  for (let i = 0; i < 20 && answers.length < 5; i++) {
+    answers.push(await readLine(port));
+    await sleep(200);
+  }
+  const result = await broken;
+  assert.equal(result.code, 1, `exit status ${result.code}; stderr: ${result.stderr}`);
+  assert.match(result.stderr, /^start_server: restart failed: no generation newer than 1 appeared in the status file within 3 s of the HUP \(--ready-timeout\); the old generation keeps serving\n$/);
+  assert.ok(ss.count(/^new worker \d+ seems to have failed to start/) >= 1, ss.lines.join('\n'));
+  assert.ok(answers.length === 5 && answers.every((a) => /^gen=1 /.test(a)), `the old generation answered: ${answers}`);
+  assert.match(await readLine(port), /^gen=1 /);
+  // Fixed: Perl's own retry brings the new generation up; our --restart then works as usual.
+  fs.rmSync(path.join(dir, 'broken'));
+  assert.ok(await eventually(() => /^\d+:\d+\n$/.test(readStatus(status) ?? '') && !readStatus(status).startsWith('1:'), 15_000), readStatus(status));
+  const fixed = await runStarter(restart, { timeoutMs: 60_000 });
+  assert.equal(fixed.code, 0, fixed.stderr);
+  const stop = await runStarter(['--stop', `--pid-file=${pidFile}`]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal((await ss.exited).code, 0);
+});
+
+test("Perl's restart_server skips our starting: and failed: status lines: it waits for generation max+1 of the generation:pid lines only", { skip: perlSkip }, async () => {
+  const dir = tempDir();
+  const status = path.join(dir, 'status');
+  const pidFile = path.join(dir, 'pid');
+  // Stands in for start_server: it only has to take the HUP.
+  const fake = startNode({ command: 'sh', args: ['-c', 'trap "echo got HUP >&2" HUP; while :; do sleep 0.1; done'] });
+  fs.writeFileSync(pidFile, `${fake.pid}\n`);
+  // What our start_server writes (its own writer), with the extra lines Perl must not count.
+  const write = (text) => (fs.writeFileSync(`${status}.tmp`, text), fs.renameSync(`${status}.tmp`, status));
+  const before = statusFileContent([{ generation: 1, pid: 111 }], {
+    starting: { generation: 3, pid: 333 },
+    failed: { generation: 2, pid: 222, reason: 'was not ready within 5 s (--ready-timeout)' },
+  });
+  assert.equal(before, '1:111\nstarting:3:333\nfailed:2:222:was not ready within 5 s (--ready-timeout)\n');
+  write(before);
+  const restart = runCommand(PERL_START_SERVER, ['--restart', `--pid-file=${pidFile}`, `--status-file=${status}`], { timeoutMs: 30_000 });
+  await fake.waitFor(/^got HUP$/);
+  // Had Perl counted 3 (or 2) as a generation, it would wait for 4 (or 3), or for a single line: never done.
+  write(statusFileContent([{ generation: 2, pid: 222 }], { starting: { generation: 4, pid: 444 }, failed: { generation: 3, pid: 333, reason: 'exited' } }));
+  const result = await restart;
+  assert.equal(result.code, 0, `exit status ${result.code}; stderr: ${result.stderr}`);
+  fake.kill('SIGKILL');
+});
+
+/** Every distinct content of a status file, polled every 20 ms until stop() (bounded: 60 s). */
+function watchStatus(file) {
+  const contents = new Set();
+  let stopped = false;
+  const done = (async () => {
+    const deadline = Date.now() + 60_000;
+    while (!stopped && Date.now() < deadline) {
+      const text = readStatus(file);
+      if (text !== undefined) contents.add(text);
+      await sleep(20);
+    }
+    return contents;
+  })();
+  return {
+    stop() {
+      stopped = true;
+      return done;
+    },
+  };
+}
 
 function udpExchange(port, text) {
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
-const { parseCommandLine, validateStartOptions, toCommandLine, UsageError } = require('../dist/start-server/options');
+const { parseCommandLine, validateStartOptions, validateControlOptions, toCommandLine, UsageError } = require('../dist/start-server/options');
 const { parsePortSpec, encodeServerStarterPort, decodeServerStarterPort, serverPorts } = require('../dist/start-server/ports');
 const plan = require('../dist/start-server/plan');
 const { inheritedSocketFromEnv } = require('../dist/start-server/inherited');
@@ -80,7 +80,12 @@ test('command line: options, the program after -- or after the first non-option,
   assert.deepEqual(parseCommandLine(['--port', '5000', 'node', '--inspect', 'app.js']).options.exec, ['node', '--inspect', 'app.js']);
   assert.deepEqual(parseCommandLine(['--help']), { action: 'help' });
   assert.deepEqual(parseCommandLine(['--version']), { action: 'version' });
-  assert.deepEqual(parseCommandLine(['--restart', '--pid-file=p', '--status-file=s']), { action: 'restart', options: { pid_file: 'p', status_file: 's' } });
+  assert.deepEqual(parseCommandLine(['--restart', '--pid-file=p', '--status-file=s']), {
+    action: 'restart',
+    options: { pid_file: 'p', status_file: 's', ready_timeout: undefined },
+  });
+  assert.equal(parseCommandLine(['--restart', '--pid-file=p', '--status-file=s', '--ready-timeout=2.5']).options.ready_timeout, 2.5);
+  assert.equal(parseCommandLine(['--ready-timeout', '0', '--', 'app']).options.ready_timeout, 0);
   assert.deepEqual(parseCommandLine(['--stop', '--pid-file=p']), { action: 'stop', options: { pid_file: 'p', status_file: undefined } });
 });
 
@@ -94,6 +99,9 @@ test('command line: every bad option is a UsageError with a one-line message', (
     [['--port=5000=3', '--port=5001=3', 'x'], /fd 3 is given twice/],
     [['--interval=-1', 'x'], /--interval must be a number/],
     [['--interval=soon', 'x'], /--interval must be a number/],
+    [['--ready-timeout=-1', 'x'], /--ready-timeout must be a number/],
+    [['--ready-timeout=1m', 'x'], /--ready-timeout must be a number/],
+    [['--restart', '--pid-file=p', '--status-file=s', '--ready-timeout=soon'], /--ready-timeout must be a number/],
     [['--backlog=0', 'x'], /--backlog must be a positive whole number/],
     [['--backlog=1.5', 'x'], /--backlog must be a whole number/],
     [['--signal-on-hup=NOPE', 'x'], /unknown signal "NOPE"/],
@@ -110,6 +118,13 @@ test('command line: every bad option is a UsageError with a one-line message', (
 test('settings: defaults and normalization as Perl; options become the environment Perl sets', () => {
   const s = validateStartOptions({ exec: ['app'], port: 5000, path: '/tmp/x.sock', signal_on_term: 'sigint' });
   assert.equal(s.intervalSeconds, 1);
+  assert.equal(s.readyTimeoutSeconds, 60);
+  assert.equal(validateStartOptions({ exec: ['app'], ready_timeout: 0.5 }).readyTimeoutSeconds, 0.5);
+  assert.equal(validateStartOptions({ exec: ['app'], ready_timeout: 0 }).readyTimeoutSeconds, 0, '0: no limit');
+  for (const bad of [-1, Infinity, NaN, '5']) {
+    assert.throws(() => validateStartOptions({ exec: ['app'], ready_timeout: bad }), /--ready-timeout must be a non-negative number/);
+    assert.throws(() => validateControlOptions('restart', { pid_file: 'p', status_file: 's', ready_timeout: bad }), /--ready-timeout must be a non-negative number/);
+  }
   assert.equal(s.signalOnHup, 'TERM');
   assert.equal(s.signalOnTerm, 'INT');
   assert.equal(s.backlog, 4096);
@@ -129,6 +144,7 @@ test('toCommandLine gives the same options back (what --daemonize restarts itsel
     path: ['/tmp/a.sock'],
     dir: '/srv',
     interval: 2,
+    ready_timeout: 7.5,
     signal_on_hup: 'USR1',
     signal_on_term: 'TERM',
     pid_file: '/run/p',
@@ -155,6 +171,64 @@ test('status file: generation:pid lines, oldest first; restart is done when one 
   assert.equal(plan.restartComplete([12], 9), true, 'a failed start used up 10 and 11: still done');
   assert.equal(plan.restartComplete([9], 9), false, 'the new one is not up yet');
   assert.equal(plan.restartComplete([], 9), false);
+});
+
+test('status file: our starting: and failed: lines, which Perl\'s /^(\\d+):/ reader skips', () => {
+  const text = plan.statusFileContent([{ generation: 1, pid: 100 }], {
+    starting: { generation: 3, pid: 300 },
+    failed: { generation: 2, pid: 200, reason: 'was not ready\nwithin 5 s' },
+  });
+  assert.equal(text, '1:100\nstarting:3:300\nfailed:2:200:was not ready within 5 s\n', 'the reason is kept on one line');
+  assert.deepEqual(plan.parseStatusFile(text), [1], 'only the generation:pid lines count as running');
+  assert.deepEqual(text.split('\n').filter((l) => /^(\d+):/.test(l)), ['1:100'], 'Perl\'s regex sees the running line only');
+  assert.deepEqual(plan.parseStatusSnapshot(text), {
+    running: [1],
+    starting: { generation: 3, pid: 300 },
+    failed: { generation: 2, pid: 200, reason: 'was not ready within 5 s' },
+  });
+  assert.deepEqual(plan.parseStatusSnapshot('1:100\n'), { running: [1], starting: undefined, failed: undefined }, 'Perl\'s file');
+  assert.deepEqual(plan.parseStatusSnapshot('failed:4:0:exited: status 1\n').failed, { generation: 4, pid: 0, reason: 'exited: status 1' });
+  assert.equal(plan.statusFileContent([{ generation: 2, pid: 5 }], {}), '2:5\n');
+});
+
+test('--restart: the baseline is the newest generation the file mentions; it fails fast on a newer failed start', () => {
+  const snap = (text) => plan.parseStatusSnapshot(text);
+  assert.equal(plan.restartBaseline(snap('1:100\n')), 1);
+  assert.equal(plan.restartBaseline(snap('1:100\nfailed:4:400:x\n')), 4, 'a failure from before the HUP is not ours');
+  assert.equal(plan.restartBaseline(snap('1:100\nstarting:5:500\nfailed:4:400:x\n')), 5, 'nor is a start already under way');
+  const clock = { newerSeen: false, secondsSinceHup: 1, readyTimeoutSeconds: 60 };
+  const at = (text, c = {}) => plan.restartProgress(snap(text), 1, { ...clock, ...c });
+  assert.deepEqual(at('2:200\n'), { kind: 'done' });
+  assert.deepEqual(at('1:100\n'), { kind: 'waiting', newerSeen: false });
+  assert.deepEqual(at('1:100\nstarting:2:200\n'), { kind: 'waiting', newerSeen: true });
+  assert.deepEqual(at('1:100\n2:200\n'), { kind: 'waiting', newerSeen: true }, 'the old one drains');
+  const failed = at('1:100\nfailed:2:200:was not ready within 5 s (--ready-timeout)\nstarting:3:300\n');
+  assert.equal(failed.kind, 'failed', 'the first failure after the HUP ends it, though start_server tries again');
+  assert.equal(failed.message, 'restart failed: new generation 2 (pid 200) was not ready within 5 s (--ready-timeout); the old generation keeps serving');
+  assert.match(at('1:100\nfailed:2:0:exited before it was up, status:65280\n').message, /new generation 2 exited before/, 'no pid: no process');
+  assert.deepEqual(at('1:100\nfailed:1:100:old\n'), { kind: 'waiting', newerSeen: false }, 'not newer than the baseline');
+  // Perl's start_server lists a generation only once it is up, and records no failure: the client's own bound.
+  assert.match(at('1:100\n', { secondsSinceHup: 60 }).message, /no generation newer than 1 appeared in the status file within 60 s of the HUP/);
+  assert.deepEqual(at('1:100\n', { secondsSinceHup: 1e6, readyTimeoutSeconds: 0 }), { kind: 'waiting', newerSeen: false }, '0: for ever');
+  assert.deepEqual(at('1:100\n2:200\n', { secondsSinceHup: 1e6 }), { kind: 'waiting', newerSeen: true }, 'the drain is not bounded');
+  assert.deepEqual(at('1:100\n', { secondsSinceHup: 1e6, newerSeen: true }), { kind: 'waiting', newerSeen: true }, 'once seen, seen');
+});
+
+test('a starting generation: exit, READY=1, stop, --interval, --ready-timeout, then a HUP (STARTING=1 only) decide', () => {
+  const base = { exited: false, readiness: 'silent', stopRequested: false, hupRequested: false, msSinceSpawn: 0, intervalMs: 1000, readyTimeoutMs: 5000 };
+  const step = (s) => plan.startStep({ ...base, ...s });
+  assert.deepEqual(step({}), { waitMs: 1000 });
+  assert.deepEqual(step({ msSinceSpawn: 1000 }), { outcome: 'alive' }, 'silent and alive after --interval: up');
+  assert.deepEqual(step({ exited: true, readiness: 'ready', hupRequested: true }), { outcome: 'exited' });
+  assert.deepEqual(step({ readiness: 'ready', hupRequested: true, stopRequested: true }), { outcome: 'ready' }, 'ready is up, a HUP then restarts as usual');
+  assert.deepEqual(step({ stopRequested: true, hupRequested: true }), { outcome: 'stopping' });
+  assert.deepEqual(step({ hupRequested: true, msSinceSpawn: 400 }), { waitMs: 600 }, 'a silent one is not replaced: the HUP waits for --interval, as in Perl');
+  assert.deepEqual(step({ hupRequested: true, msSinceSpawn: 1000 }), { outcome: 'alive' });
+  assert.deepEqual(step({ readiness: 'starting', msSinceSpawn: 2000 }), { waitMs: 3000 }, '--interval no longer applies once STARTING=1');
+  assert.deepEqual(step({ readiness: 'starting', msSinceSpawn: 5000 }), { outcome: 'timed-out' });
+  assert.deepEqual(step({ readiness: 'starting', msSinceSpawn: 5000, hupRequested: true }), { outcome: 'timed-out' }, 'a failed start first');
+  assert.deepEqual(step({ readiness: 'starting', msSinceSpawn: 2000, hupRequested: true }), { outcome: 'superseded' });
+  assert.deepEqual(step({ readiness: 'starting', msSinceSpawn: 1e9, readyTimeoutMs: 0 }), { waitMs: Infinity }, '0: for ever');
 });
 
 test('loop settings from the environment, as Perl reads them', () => {

@@ -36,6 +36,7 @@ export class Generation {
   /** signal_on_hup was sent to it. */
   retired = false;
   private readonly readyChannel: Readable | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
 
   constructor(spec: GenerationSpec, private readonly events: GenerationEvents) {
     this.generation = spec.generation;
@@ -63,6 +64,13 @@ export class Generation {
     }
   }
 
+  /** Sends `name`, then KILL if it has not exited `graceMs` later. */
+  stop(name: string, graceMs: number): void {
+    this.signal(name);
+    if (this.exit || this.killTimer) return;
+    this.killTimer = setTimeout(() => this.signal('KILL'), graceMs);
+  }
+
   /** Once it is up, nothing more is read from it. */
   closeReadyChannel(): void {
     this.readyChannel?.destroy();
@@ -71,6 +79,7 @@ export class Generation {
   private onExit(code: number | null, signal: string | null): void {
     if (this.exit) return;
     this.exit = { code, signal };
+    clearTimeout(this.killTimer);
     this.closeReadyChannel();
     this.events.exited(this);
   }

@@ -20,6 +20,11 @@ export interface StartServerOptions {
   dir?: string;
   /** Seconds a program that does not report readiness must stay alive to count as started (default 1). */
   interval?: number;
+  /**
+   * Seconds a generation that promised readiness (STARTING=1) gets to report READY=1, counted from its
+   * start; then it is stopped and counts as a failed start (default 60; 0 waits for ever). Ours only.
+   */
+  ready_timeout?: number;
   /** Signal sent to the old generations once a new one is up after HUP (default TERM). */
   signal_on_hup?: string;
   /** Signal sent to every generation on TERM (default TERM). */
@@ -39,6 +44,12 @@ export interface StartServerOptions {
 export interface RestartServerOptions {
   pid_file?: string;
   status_file?: string;
+  /**
+   * `--restart` only: fail if no newer generation has appeared in the status file this many seconds
+   * after the HUP (default 60; 0 waits for ever). Ours lists a generation as soon as it starts and
+   * records its failure; Perl's lists it only once it is up and records nothing.
+   */
+  ready_timeout?: number;
 }
 
 /** Validated, normalized options of the superdaemon. */
@@ -48,6 +59,8 @@ export interface Settings {
   paths: PathSpec[];
   dir: string | undefined;
   intervalSeconds: number;
+  /** 0: no limit. */
+  readyTimeoutSeconds: number;
   /** Without the SIG prefix, as Perl logs them: 'TERM'. */
   signalOnHup: string;
   signalOnTerm: string;
@@ -63,6 +76,14 @@ export interface Settings {
 /** Linux's SOMAXCONN since 5.4; Perl's Socket::SOMAXCONN() is the header's value (4096 on current glibc). */
 export const DEFAULT_BACKLOG = 4096;
 
+/**
+ * --ready-timeout's default. A pool that comes up at all does so within seconds (a Node app loads its
+ * modules, forks, and its workers accept), even on a loaded machine with cold caches; a minute leaves
+ * room for that tenfold, and a deploy script still learns within a minute that the release is broken.
+ * ProcManager's die_timeout is 60 s too.
+ */
+export const DEFAULT_READY_TIMEOUT_SECONDS = 60;
+
 export class UsageError extends Error {}
 
 export type Command =
@@ -77,6 +98,7 @@ const OPTIONS = {
   path: { type: 'string', multiple: true },
   dir: { type: 'string' },
   interval: { type: 'string' },
+  'ready-timeout': { type: 'string' },
   'signal-on-hup': { type: 'string' },
   'signal-on-term': { type: 'string' },
   'pid-file': { type: 'string' },
@@ -118,7 +140,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (values.restart && values.stop) throw new UsageError('--restart and --stop cannot be used together');
   if (values.restart || values.stop) {
     const action = values.restart ? 'restart' : 'stop';
-    const options = { pid_file: text('pid-file'), status_file: text('status-file') };
+    const options: RestartServerOptions = { pid_file: text('pid-file'), status_file: text('status-file') };
+    if (action === 'restart') options.ready_timeout = number('ready-timeout');
     validateControlOptions(action, options);
     if (split.program.length > 0) throw new UsageError(`--${action} takes no server program`);
     return { action, options };
@@ -133,6 +156,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     path: values.path as string[] | undefined,
     dir: text('dir'),
     interval: number('interval'),
+    ready_timeout: number('ready-timeout'),
     signal_on_hup: text('signal-on-hup'),
     signal_on_term: text('signal-on-term'),
     pid_file: text('pid-file'),
@@ -181,6 +205,13 @@ export function validateControlOptions(action: 'restart' | 'stop', options: Rest
     throw new UsageError('--restart option requires --pid-file and --status-file to be set as well');
   }
   if (action === 'stop' && !options.pid_file) throw new UsageError('--stop option requires --pid-file to be set as well');
+  checkSeconds('ready-timeout', options.ready_timeout);
+}
+
+function checkSeconds(name: string, value: unknown): void {
+  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+    throw new UsageError(`--${name} must be a non-negative number of seconds, got ${String(value)}`);
+  }
 }
 
 /** Checks every start option; throws UsageError with a one-line message. */
@@ -197,12 +228,11 @@ export function validateStartOptions(options: StartServerOptions): Settings {
   }
   for (const [name, value] of [
     ['interval', options.interval],
+    ['ready-timeout', options.ready_timeout],
     ['auto-restart-interval', options.auto_restart_interval],
     ['kill-old-delay', options.kill_old_delay],
   ] as const) {
-    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
-      throw new UsageError(`--${name} must be a non-negative number of seconds, got ${String(value)}`);
-    }
+    checkSeconds(name, value);
   }
   if (options.backlog !== undefined && !(Number.isInteger(options.backlog) && options.backlog > 0)) {
     throw new UsageError(`--backlog must be a positive whole number, got ${String(options.backlog)}`);
@@ -230,6 +260,7 @@ export function validateStartOptions(options: StartServerOptions): Settings {
     paths,
     dir: options.dir,
     intervalSeconds: options.interval ?? 1,
+    readyTimeoutSeconds: options.ready_timeout ?? DEFAULT_READY_TIMEOUT_SECONDS,
     signalOnHup: signalName(options.signal_on_hup ?? 'TERM', 'signal-on-hup'),
     signalOnTerm: signalName(options.signal_on_term ?? 'TERM', 'signal-on-term'),
     pidFile: options.pid_file,
@@ -280,6 +311,7 @@ export function toCommandLine(options: StartServerOptions): string[] {
   for (const p of listOf(options.path)) add('path', p);
   add('dir', options.dir);
   add('interval', options.interval);
+  add('ready-timeout', options.ready_timeout);
   add('signal-on-hup', options.signal_on_hup);
   add('signal-on-term', options.signal_on_term);
   add('pid-file', options.pid_file);
@@ -295,7 +327,7 @@ export function toCommandLine(options: StartServerOptions): string[] {
 }
 
 export const USAGE = `Usage: start_server [options] [--] server-prog server-arg1 server-arg2 ...
-       start_server --restart --pid-file=FILE --status-file=FILE
+       start_server --restart --pid-file=FILE --status-file=FILE [--ready-timeout=seconds]
        start_server --stop --pid-file=FILE
 
 A superdaemon for hot-deploying server programs (a port of Perl's Server::Starter 0.35).
@@ -309,10 +341,14 @@ Options:
   --dir=path                   working directory of the server program
   --interval=seconds           how long a program that does not report readiness must live
                                to count as started (default: 1)
+  --ready-timeout=seconds      how long a program that promised readiness (STARTING=1) gets
+                               to report READY=1; then it is stopped and counts as a failed
+                               start (default: ${DEFAULT_READY_TIMEOUT_SECONDS}; 0: no limit)
   --signal-on-hup=SIGNAL       signal for the old generation after a HUP (default: TERM)
   --signal-on-term=SIGNAL      signal for every generation on TERM (default: TERM)
   --pid-file=filename          write (and lock) the pid of start_server
-  --status-file=filename       write "generation:pid" lines of the running generations
+  --status-file=filename       write "generation:pid" lines of the running generations, and
+                               "starting:gen:pid", "failed:gen:pid:reason" for --restart
   --envdir=dir                 variables for the server program, one file each, reread on each loop
   --log-file=file              append stdout and stderr to a file
   --log-file="| cmd args..."   or pipe them into a command
@@ -323,7 +359,9 @@ Options:
                                with --enable-auto-restart)
   --backlog=size               listen backlog (default: ${DEFAULT_BACKLOG})
   --restart                    send HUP to a running start_server and wait until only the new
-                               generation is left (needs --pid-file and --status-file)
+                               generation is left (needs --pid-file and --status-file); exit 1
+                               if the new generation fails to start, or if none appears in the
+                               status file within --ready-timeout
   --stop                       send TERM to a running start_server and wait until it exits
   --help                       print this help
   --version                    print the Server::Starter version this implements

@@ -5,8 +5,10 @@
 // written for an event loop: signal handlers and child exits only record what happened and wake the
 // loop, and the loop handles one thing at a time, so no handler ever runs in the middle of another.
 // Differences: "up" means the program reported readiness (or, for programs that do not, that it lived
-// for --interval); a generation that fails to start is retried after a growing delay; and only old
-// generations not yet signalled get signal_on_hup.
+// for --interval); one that promised readiness and is not ready within --ready-timeout is stopped; a
+// generation that fails to start is retried after a growing delay; a HUP replaces a generation still
+// waiting for READY=1; the status file also names the generation being started and the latest failed start
+// (for --restart); and only old generations not yet signalled get signal_on_hup.
 
 import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,7 +17,18 @@ import { RespawnBackoff } from '../backoff';
 import { describeExit } from '../manager';
 import { UsageError, validateStartOptions, type Settings, type StartServerOptions } from './options';
 import { Generation } from './generation';
-import { autoRestartDue, childFdLayout, envdirValue, loopSettings, START_BACKOFF, statusFileContent } from './plan';
+import {
+  autoRestartDue,
+  childFdLayout,
+  envdirValue,
+  loopSettings,
+  NEVER_UP_STOP_GRACE_MS,
+  START_BACKOFF,
+  startStep,
+  statusFileContent,
+  type FailedStart,
+  type StartOutcome,
+} from './plan';
 import { LockedPidFile } from './pidfile';
 import { encodeServerStarterPort } from './ports';
 import { READY_FD_ENV } from './ready';
@@ -45,6 +58,10 @@ class Superdaemon {
   private current: Generation | undefined;
   private starting: Generation | undefined;
   private readonly old = new Map<number, Generation>();
+  /** Started but never up, and told to stop (not ready in time, or superseded by a HUP). */
+  private readonly neverUp = new Set<Generation>();
+  /** The latest failed start since a generation was last up; in the status file for --restart. */
+  private lastFailure: FailedStart | undefined;
   private readonly exited: Generation[] = [];
   private generationCount = 0;
   private lastRestartAt = Date.now();
@@ -158,7 +175,13 @@ class Superdaemon {
   }
 
   private onGenerationExited(gen: Generation): void {
-    if (gen !== this.starting) this.exited.push(gen);
+    // A generation that never came up needs no decision, only a log line; now, not when the loop
+    // is free (it may be busy retrying a broken release for a long time).
+    if (this.neverUp.delete(gen)) {
+      this.log.line(`stopped new worker ${gen.pid} exited, status:${describeExit(gen.exit!.code, gen.exit!.signal)}`);
+    } else if (gen !== this.starting) {
+      this.exited.push(gen);
+    }
     this.writeStatus();
     this.wakeUp();
   }
@@ -193,67 +216,110 @@ class Superdaemon {
    * as up, as in Perl, so that the shutdown signals it.
    */
   private async startGeneration(): Promise<void> {
+    let startNow = false;
     for (;;) {
-      const delay = this.backoff.delayMs();
-      if (delay > 0) {
-        const failures = this.backoff.quickExits;
-        this.log.line(`${failures} worker${failures === 1 ? '' : 's'} in a row failed to start or died soon after; starting again in ${delay / 1000} s`);
-        // A HUP cuts the wait short: after a broken deploy, the fixed one is tried at once.
-        const until = Date.now() + delay;
-        while (!this.stopSignal && !this.hupRequested && Date.now() < until) await this.sleepUntilWoken(until - Date.now());
-        if (this.hupRequested && !this.stopSignal) {
-          this.hupRequested = false;
-          this.log.line('received HUP, starting a new worker now');
-        }
-      }
+      if (!startNow) await this.waitOutBackoff();
+      startNow = false;
       if (this.stopSignal) return;
       const gen = this.spawnGeneration();
       this.log.line(`starting new worker ${gen.pid}`);
       this.starting = gen;
+      this.writeStatus();
       const outcome = await this.waitUntilUp(gen);
       this.starting = undefined;
       if (outcome === 'exited') {
-        this.log.line(`new worker ${gen.pid} seems to have failed to start, exit status:${describeExit(gen.exit!.code, gen.exit!.signal)}`);
-        this.backoff.recordExit(0);
-        continue;
+        const status = describeExit(gen.exit!.code, gen.exit!.signal);
+        this.log.line(`new worker ${gen.pid} seems to have failed to start, exit status:${status}`);
+        this.recordFailedStart(gen, `exited before it was up, status:${status}`);
+      } else if (outcome === 'timed-out') {
+        const timeout = this.settings.readyTimeoutSeconds;
+        this.log.line(`new worker ${gen.pid} is not ready within ${timeout} s (--ready-timeout); stopping it with ${this.settings.signalOnTerm}`);
+        this.stopNeverUp(gen);
+        this.recordFailedStart(gen, `was not ready within ${timeout} s (--ready-timeout)`);
+      } else if (outcome === 'superseded') {
+        this.hupRequested = false;
+        this.log.line(`received HUP, stopping new worker ${gen.pid} (not ready yet) with ${this.settings.signalOnTerm} and spawning a new worker`);
+        this.stopNeverUp(gen);
+        startNow = true; // not a failure: no backoff
+      } else {
+        this.becameUp(gen, outcome);
+        return;
       }
-      gen.upAt = Date.now();
-      gen.closeReadyChannel();
-      this.current = gen;
-      this.lastRestartAt = gen.upAt;
-      this.writeStatus();
-      if (outcome === 'ready') this.log.line(`new worker ${gen.pid} is ready`);
-      // One that stays up clears the failure count (one that dies soon after counts as a failure).
-      clearTimeout(this.healthyTimer);
-      this.healthyTimer = setTimeout(() => {
-        if (this.current === gen) this.backoff.recordHealthy();
-      }, START_BACKOFF.minUptimeMs).unref();
-      return;
     }
   }
 
-  private async waitUntilUp(gen: Generation): Promise<'ready' | 'alive' | 'exited' | 'stopping'> {
-    const fallbackAt = gen.spawnedAt + this.settings.intervalSeconds * 1000;
+  /** The delay after failed starts; a HUP cuts it short (after a broken deploy, the fix is tried at once). */
+  private async waitOutBackoff(): Promise<void> {
+    const delay = this.backoff.delayMs();
+    if (delay === 0) return;
+    const failures = this.backoff.quickExits;
+    this.log.line(`${failures} worker${failures === 1 ? '' : 's'} in a row failed to start or died soon after; starting again in ${delay / 1000} s`);
+    const until = Date.now() + delay;
+    while (!this.stopSignal && !this.hupRequested && Date.now() < until) await this.sleepUntilWoken(until - Date.now());
+    if (this.hupRequested && !this.stopSignal) {
+      this.hupRequested = false;
+      this.log.line('received HUP, starting a new worker now');
+    }
+  }
+
+  private recordFailedStart(gen: Generation, reason: string): void {
+    this.backoff.recordExit(0);
+    this.lastFailure = { generation: gen.generation, pid: Math.max(0, gen.pid), reason };
+    this.writeStatus();
+  }
+
+  /** signal_on_term to a generation that never took over, and KILL if it lingers. */
+  private stopNeverUp(gen: Generation): void {
+    if (gen.exit) return;
+    this.neverUp.add(gen);
+    gen.closeReadyChannel();
+    gen.stop(this.settings.signalOnTerm, NEVER_UP_STOP_GRACE_MS);
+  }
+
+  private becameUp(gen: Generation, outcome: StartOutcome): void {
+    gen.upAt = Date.now();
+    gen.closeReadyChannel();
+    this.current = gen;
+    this.lastRestartAt = gen.upAt;
+    this.lastFailure = undefined;
+    this.writeStatus();
+    if (outcome === 'ready') this.log.line(`new worker ${gen.pid} is ready`);
+    // One that stays up clears the failure count (one that dies soon after counts as a failure).
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = setTimeout(() => {
+      if (this.current === gen) this.backoff.recordHealthy();
+    }, START_BACKOFF.minUptimeMs).unref();
+  }
+
+  /** Waits until the start of `gen` has an outcome (see startStep), waking on every event. */
+  private async waitUntilUp(gen: Generation): Promise<StartOutcome> {
     let remindAt = gen.spawnedAt + NOT_READY_REMINDER_MS;
     for (;;) {
-      if (gen.exit) return 'exited';
-      if (gen.readiness === 'ready') return 'ready';
-      if (this.stopSignal) return 'stopping';
       const now = Date.now();
-      if (gen.readiness === 'silent') {
-        if (now >= fallbackAt) return 'alive';
-        await this.sleepUntilWoken(fallbackAt - now);
-        continue;
+      const step = startStep({
+        exited: gen.exit !== undefined,
+        readiness: gen.readiness,
+        stopRequested: this.stopSignal !== undefined,
+        hupRequested: this.hupRequested,
+        msSinceSpawn: now - gen.spawnedAt,
+        intervalMs: this.settings.intervalSeconds * 1000,
+        readyTimeoutMs: this.settings.readyTimeoutSeconds * 1000,
+      });
+      if ('outcome' in step) return step.outcome;
+      let wakeAt = now + step.waitMs;
+      if (gen.readiness === 'starting') {
+        if (now >= remindAt) {
+          this.log.line(`new worker ${gen.pid} is not ready after ${Math.round((now - gen.spawnedAt) / 1000)} s; the old workers keep serving`);
+          remindAt += NOT_READY_REMINDER_MS;
+        }
+        wakeAt = Math.min(wakeAt, remindAt);
       }
-      if (now >= remindAt) {
-        this.log.line(`new worker ${gen.pid} is not ready after ${Math.round((now - gen.spawnedAt) / 1000)} s; the old workers keep serving`);
-        remindAt += NOT_READY_REMINDER_MS;
-      }
-      await this.sleepUntilWoken(remindAt - now);
+      await this.sleepUntilWoken(wakeAt - now);
     }
   }
 
   private spawnGeneration(): Generation {
+    this.env = this.loadEnv(); // a fixed release (or envdir) counts from the next try, not the next HUP
     this.generationCount++;
     const env: NodeJS.ProcessEnv = {
       ...this.env,
@@ -315,7 +381,8 @@ class Superdaemon {
     this.current = undefined;
     this.log.line(`received ${received}, sending ${signal} to all workers:${pidList([...this.old.values()])}`);
     for (const gen of this.old.values()) gen.signal(signal);
-    while (this.old.size > 0) {
+    // Generations that never came up were signalled already, and are killed if they linger.
+    while (this.old.size > 0 || this.neverUp.size > 0) {
       const gen = this.exited.shift();
       if (!gen) {
         await this.sleepUntilWoken();
@@ -336,9 +403,10 @@ class Superdaemon {
     const file = this.settings.statusFile;
     if (!file) return;
     const running = [this.current, ...this.old.values()].filter((g): g is Generation => g !== undefined && !g.exit);
+    const starting = this.starting && !this.starting.exit && this.starting.pid > 0 ? this.starting : undefined;
     const temp = `${file}.${process.pid}`;
     try {
-      fs.writeFileSync(temp, statusFileContent(running));
+      fs.writeFileSync(temp, statusFileContent(running, { starting, failed: this.lastFailure }));
       fs.renameSync(temp, file);
       this.statusWritten = true;
     } catch (err) {
