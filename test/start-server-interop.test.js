@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const path = require('node:path');
-const { HELLO, tempDir, startNode, livePids, fcgiRequest, isAlive, eventually, sleep, have } = require('./helpers');
+const { HELLO, tempDir, startNode, livePids, fcgiRequest, isAlive, eventually, sleep, have, skipWithout, posixVariants } = require('./helpers');
 const {
   SS_ECHO,
   startStarter,
@@ -26,8 +26,8 @@ const {
 const { statusFileContent } = require('../dist/start-server/plan');
 
 const PERL_START_SERVER = '/usr/bin/start_server';
-const perlSkip = fs.existsSync(PERL_START_SERVER) ? false : 'Perl start_server is not installed (Debian package libserver-starter-perl)';
-const systemdSkip = have('systemd-socket-activate') ? false : 'systemd-socket-activate is not installed (Debian package systemd)';
+const perlSkip = skipWithout(fs.existsSync(PERL_START_SERVER), 'Perl start_server is not installed (Debian package libserver-starter-perl)');
+const systemdSkip = skipWithout(have('systemd-socket-activate'), 'systemd-socket-activate is not installed (Debian package systemd)');
 
 function helloEnv(dir) {
   return { PM_N_PROCESSES: '2', FCGI_LISTEN: path.join(dir, 'never-used.sock') };
@@ -66,11 +66,12 @@ test("Perl's start_server runs hello.js: HUP under a request loop with no failur
   assert.equal((await ss.exited).code, 0);
 });
 
+const [withPosix, withoutPosix] = posixVariants();
 for (const [posix, tcpFd, unixFd] of [
-  ['with posix-node', undefined, 4],
-  ['without posix-node', 7, 3], // and the TCP socket placed at fd 7 with --port=host:port=7
+  [withPosix, undefined, 4],
+  [withoutPosix, 7, 3], // and the TCP socket placed at fd 7 with --port=host:port=7
 ]) {
-  test(`our start_server runs a Perl Server::Starter program (${posix}); Perl's --restart and --stop drive it`, { skip: perlSkip }, async () => {
+  test(`our start_server runs a Perl Server::Starter program (${posix.name}); Perl's --restart and --stop drive it`, { skip: perlSkip || posix.skip }, async () => {
     const dir = tempDir();
     const sock = path.join(dir, 'echo.sock');
     const status = path.join(dir, 'status');
@@ -78,7 +79,7 @@ for (const [posix, tcpFd, unixFd] of [
     const port = await freePort();
     const ss = startStarter(
       [`--port=127.0.0.1:${port}${tcpFd === undefined ? '' : `=${tcpFd}`}`, `--path=${sock}`, `--status-file=${status}`, `--pid-file=${pidFile}`, '--', 'perl', SS_ECHO],
-      posix === 'without posix-node' ? { FCGI_PM_NO_POSIX: '1' } : {},
+      posix.env,
     );
     await ss.waitFor(new RegExp(`^ss-echo\\.pl: pid \\d+ generation 1 accepting on 127\\.0\\.0\\.1:${port} \\(fd ${tcpFd ?? 3}\\)$`));
     const [gen1] = generationPids(ss);

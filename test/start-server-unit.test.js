@@ -14,6 +14,7 @@ const { readinessReporter } = require('../dist/start-server/ready');
 const { logCommand } = require('../dist/start-server/log');
 const { RespawnBackoff } = require('../dist/backoff');
 const lib = require('..');
+const { skipWithout } = require('./helpers');
 
 test('--port specs: Perl 0.35 formats and the names it writes into SERVER_STARTER_PORT', () => {
   const pick = (s) => {
@@ -56,7 +57,7 @@ test('SERVER_STARTER_PORT: encoded as Perl writes it, decoded as server_ports() 
   assert.equal(typeof lib.restartServer, 'function');
 });
 
-test('SERVER_STARTER_PORT agrees with Perl: Server::Starter::server_ports() reads what we write', { skip: !hasPerlServerStarter() }, () => {
+test('SERVER_STARTER_PORT agrees with Perl: Server::Starter::server_ports() reads what we write', { skip: skipWithout(hasPerlServerStarter(), 'Perl Server::Starter is not installed (Debian package libserver-starter-perl)') }, () => {
   const value = encodeServerStarterPort([{ name: '[::1]:5000', fd: 3 }, { name: '5001', fd: 4 }, { name: '/tmp/x.sock', fd: 5 }]);
   const out = spawnSync('perl', ['-MServer::Starter=server_ports', '-e', 'my $p = server_ports(); print join(",", map { "$_>$p->{$_}" } sort keys %$p)'], {
     env: { ...process.env, SERVER_STARTER_PORT: value },
