@@ -6,7 +6,8 @@
 //
 // Environment: FCGI_LISTEN (unix path, host:port or port; default 127.0.0.1:9000; a listening
 // socket inherited on fd 0 wins), PM_N_PROCESSES (4), PM_PID_FILE, PM_DIE_TIMEOUT (60 s),
-// PM_START_DELAY (0 s), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff).
+// PM_START_DELAY (0 s), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
 const fcgi = require('node-fastcgi');
@@ -27,7 +28,9 @@ async function main() {
   // From here on this is a worker (the manager never gets past manage()).
   if (env('PM_CRASH_ON_START') === '1') process.exit(3);
 
+  const logRequests = env('PM_LOG_REQUESTS') === '1';
   const server = fcgi.createServer((req, res) => {
+    if (logRequests) console.error(`request started: ${req.url} (pid ${process.pid})`);
     const query = new URL(req.url, 'http://localhost').searchParams;
     const reply = () => {
       res.writeHead(200, { 'Content-Type': 'text/plain' });

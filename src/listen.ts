@@ -285,6 +285,9 @@ export function listenOnInheritedFd(server: net.Server, fd: number, backlog = DE
  * where it listens, read back from the socket.
  */
 export async function listenStandalone(server: net.Server, address: ListenAddress): Promise<string> {
+  // As the manager does (openManagerSocket): listen(2) on a socket that is not listening would bind an
+  // unbound one to a random port on every address.
+  if (address.kind === 'fd' && !isListeningSocket(address.fd)) throw new Error(`listen: fd ${address.fd} is not a listening socket`);
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   await whenListening(server, () => {
     if (address.kind === 'fd') server.listen({ fd: address.fd, backlog: DEFAULT_BACKLOG });

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
-const { startNode, livePids, tempDir, eventually, sleep, skipWithout } = require('./helpers');
+const { startNode, livePids, tempDir, eventually, skipWithout } = require('./helpers');
 const { startTestApp } = require('./fcgi-raw-client');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
@@ -91,9 +91,11 @@ function get(agent, port, urlPath, body) {
   });
 }
 
-/** `loops` concurrent request loops, each bounded to `count` requests and `seconds`. */
-async function load(web, { loops = 4, count = 100, seconds = 15, urlPath = '/', posting = 0, until = () => false } = {}) {
-  const results = [];
+/**
+ * `loops` concurrent request loops, each bounded to `count` requests and `seconds`. The answers are
+ * pushed to `results` (given, to watch them come in) as they arrive.
+ */
+async function load(web, { loops = 4, count = 100, seconds = 15, urlPath = '/', posting = 0, until = () => false, results = [] } = {}) {
   await Promise.all(
     Array.from({ length: loops }, async (_, loop) => {
       const deadline = Date.now() + seconds * 1000;
@@ -116,6 +118,9 @@ function connectionsAccepted(results) {
   return [...byPid.values()].reduce((a, b) => a + b, 0);
 }
 
+/** Which request on its connection each answer was (1: the connection's first), from the test app's `onconn=`. */
+const onConnection = (results) => results.map((r) => Number(/ onconn=(\d+)/.exec(r.body)?.[1]));
+
 test('nginx keeps its connections to the worker path: 400 requests over a handful of connections, an empty error log', { skip }, async (t) => {
   const pool = await startTestApp({ mode: 'pool', n: 2 });
   const web = await startNginx(pool.address);
@@ -124,8 +129,16 @@ test('nginx keeps its connections to the worker path: 400 requests over a handfu
     assert.equal(results.length, 400);
     assert.deepEqual(results.filter((r) => r.status !== 200), []);
     const accepted = connectionsAccepted(results);
-    assert.ok(accepted <= 16, `at most 16 connections for 400 requests (4 at a time, 8 kept): ${accepted}`);
-    t.diagnostic(`worker path: 400 requests over ${accepted} connections`);
+    assert.ok(accepted >= 1 && accepted <= 16, `at most 16 connections for 400 requests (4 at a time, 8 kept): ${accepted}`);
+    // Reuse, answer by answer: at most 16 were the first request on their connection, and every
+    // other one came on a connection that had served before.
+    const nth = onConnection(results);
+    assert.ok(nth.every((n) => n >= 1), 'every answer says which request on its connection it was');
+    const firsts = nth.filter((n) => n === 1).length;
+    assert.ok(firsts <= 16, `${firsts} answers were the first on their connection`);
+    assert.ok(nth.filter((n) => n > 1).length >= 384, 'the rest came on reused connections');
+    assert.ok(Math.max(...nth) >= 400 / 16, `a connection served ${Math.max(...nth)} requests at most`);
+    t.diagnostic(`worker path: 400 requests over ${accepted} connections, up to ${Math.max(...nth)} on one`);
     assert.deepEqual(web.errorLog(), []);
   } finally {
     await web.stop();
@@ -137,6 +150,9 @@ test('nginx keeps its connections to the worker path: 400 requests over a handfu
   const web2 = await startNginx(asIs.address);
   try {
     const results = await load(web2, { count: 25 });
+    assert.equal(results.length, 100);
+    assert.deepEqual(results.filter((r) => r.status !== 200), []);
+    assert.deepEqual([...new Set(onConnection(results))], [1], 'node-fastcgi: every answer is the first and only one on its connection');
     assert.ok(connectionsAccepted(results) >= 90, `node-fastcgi: a connection per request: ${connectionsAccepted(results)}`);
     t.diagnostic(`node-fastcgi as it is: ${results.length} requests over ${connectionsAccepted(results)} connections`);
     assert.notDeepEqual(web2.errorLog(), [], 'node-fastcgi: nginx logs errors about the upstream');
@@ -147,14 +163,14 @@ test('nginx keeps its connections to the worker path: 400 requests over a handfu
 });
 
 test('TERM with kept connections: the request in flight is answered, idle kept connections are closed, the workers exit at once', { skip }, async () => {
-  const pool = await startTestApp({ mode: 'pool', n: 2 });
+  const pool = await startTestApp({ mode: 'pool', n: 2, env: { FCGI_TEST_LOG_REQUESTS: '1' } });
   const web = await startNginx(pool.address);
   try {
     const warm = await load(web, { loops: 4, count: 25 });
     assert.deepEqual(warm.filter((r) => r.status !== 200), []);
     const workers = livePids(pool);
     const inFlight = web.get('/?sleep=1');
-    await sleep(300);
+    await pool.waitFor(/^request started: \/\?sleep=1 /);
     const stopAt = Date.now();
     pool.kill('SIGTERM');
     const answer = await inFlight;
@@ -176,17 +192,27 @@ test('HUP twice under load with kept connections: no request fails, not even a P
   try {
     const before = livePids(pool);
     let stop = false;
-    const running = load(web, { loops: 4, posting: 2, count: 1_500, seconds: 12, until: () => stop });
-    await sleep(300);
+    const results = [];
+    const running = load(web, { loops: 4, posting: 2, count: 1_500, seconds: 20, until: () => stop, results });
+    // Under load before the first HUP, between the two, and after the second: bounded waits for answers.
+    const answersCome = async (more, what) => {
+      const mark = results.length;
+      assert.ok(await eventually(() => results.length >= mark + more, 10_000), `${more} more answers ${what}: ${results.length}`);
+    };
+    await answersCome(20, 'before the first HUP');
     pool.kill('SIGHUP');
-    await eventually(() => livePids(pool).length === 2 && before.every((pid) => !livePids(pool).includes(pid)), 8_000);
+    const replaced = (old) => livePids(pool).length === 2 && old.every((pid) => !livePids(pool).includes(pid));
+    assert.ok(await eventually(() => replaced(before), 8_000), `the first reload replaced ${before}:\n${pool.lines.join('\n')}`);
     // The new workers must be serving (their TERM handler in place) before the next HUP.
-    await eventually(() => pool.count(/server \(pid \d+\): initialized/) === 4, 8_000);
-    await sleep(300);
+    assert.ok(await eventually(() => pool.count(/server \(pid \d+\): initialized/) === 4, 8_000), pool.lines.join('\n'));
+    const middle = livePids(pool);
+    await answersCome(20, 'from the new workers');
     pool.kill('SIGHUP');
-    await sleep(1_000);
+    assert.ok(await eventually(() => replaced(middle), 8_000), `the second reload replaced ${middle}:\n${pool.lines.join('\n')}`);
+    assert.ok(await eventually(() => pool.count(/server \(pid \d+\): initialized/) === 6, 8_000), pool.lines.join('\n'));
+    await answersCome(20, 'after the second reload');
     stop = true;
-    const results = await running;
+    await running;
     assert.ok(results.length > 100, `${results.length} requests`);
     assert.deepEqual(results.filter((r) => r.status !== 200), []);
     assert.ok(results.filter((r) => /length=2000\b/.test(r.body)).length > 50, 'POSTs went through with their bodies');

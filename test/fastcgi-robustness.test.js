@@ -160,30 +160,66 @@ async function playStream(address, rnd, bytes) {
   }
 }
 
-test('fuzz: thousands of random and mutated record streams, and the worker never exits', async (t) => {
+const STREAMS = 3_000;
+const LANES = 24;
+
+/**
+ * Plays the first `count` of the STREAMS fuzz streams of `seed` over LANES concurrent connections,
+ * checking after each stream that `pid` is alive, until all are played, `pid` dies or `seconds` pass.
+ * Resolves with how many were played, how many could not be (the connection refused), and after how
+ * many streams `pid` was first seen dead.
+ */
+async function fuzz(address, pid, seed, seconds, count = STREAMS) {
+  const deadline = Date.now() + seconds * 1000; // bounded in time as well as in count
+  const rnd = generator(seed);
+  const streams = Array.from({ length: STREAMS }, () => fuzzStream(rnd));
+  let played = 0;
+  let refused = 0;
+  let deadAfter;
+  await Promise.all(
+    Array.from({ length: LANES }, async (_, lane) => {
+      const laneRnd = generator(seed + lane + 1);
+      for (let i = lane; i < count && deadAfter === undefined && Date.now() < deadline; i += LANES) {
+        await playStream(address, laneRnd, streams[i]).catch(() => refused++); // a dead server refuses the connection
+        played++;
+        if (!isAlive(pid)) deadAfter ??= played;
+      }
+    }),
+  );
+  return { played, refused, deadAfter };
+}
+
+test('fuzz: 3,000 random and mutated record streams, and the worker never exits', async (t) => {
   const seed = Number(process.env.FUZZ_SEED) || Date.now() % 2 ** 31;
   t.diagnostic(`FUZZ_SEED=${seed}`);
-  const STREAMS = 3_000;
-  const DEADLINE = Date.now() + 60_000; // bounded in time as well as in count
   const { app, worker, bystander } = await workerWithRequestInFlight(3);
   try {
-    const rnd = generator(seed);
-    const streams = Array.from({ length: STREAMS }, () => fuzzStream(rnd));
-    let played = 0;
-    const lanes = Array.from({ length: 24 }, async (_, lane) => {
-      const laneRnd = generator(seed + lane + 1);
-      for (let i = lane; i < streams.length && Date.now() < DEADLINE; i += 24) {
-        await playStream(app.address, laneRnd, streams[i]);
-        played++;
-        assert.ok(isAlive(worker) || played < 0, `the worker died at stream ${i} (FUZZ_SEED=${seed})`);
-      }
-    });
-    await Promise.all(lanes);
+    const { played, refused, deadAfter } = await fuzz(app.address, worker, seed, 60);
     t.diagnostic(`${played} streams played`);
-    assert.ok(played >= 1_000, `at least a thousand streams within the time bound: ${played}`);
+    assert.equal(refused, 0, 'every connection was accepted');
+    assert.equal(deadAfter, undefined, `the worker died after ${deadAfter} streams (FUZZ_SEED=${seed})\n${app.lines.join('\n')}`);
+    assert.equal(played, STREAMS, `all ${STREAMS} streams within the 60 s bound (FUZZ_SEED=${seed})`);
     await assertStillServing(app, worker, bystander);
     assert.ok(!app.lines.some((l) => /Uncaught|TypeError|RangeError/.test(l)), app.lines.join('\n'));
   } finally {
     app.kill('SIGTERM');
+  }
+});
+
+test('fuzz against node-fastcgi as it is: one round of the same streams (the first on each of the 24 connections) kills it', async (t) => {
+  const seed = Number(process.env.FUZZ_SEED) || Date.now() % 2 ** 31;
+  t.diagnostic(`FUZZ_SEED=${seed}`);
+  const app = await startTestApp({ mode: 'as-is' });
+  try {
+    const { played, deadAfter } = await fuzz(app.address, app.pid, seed, 60, LANES);
+    t.diagnostic(`node-fastcgi seen dead after ${deadAfter} of ${played} streams`);
+    let timer;
+    const died = await Promise.race([app.exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+    clearTimeout(timer);
+    assert.ok(died, `node-fastcgi survived the first ${LANES} streams (FUZZ_SEED=${seed})`);
+    assert.equal(died.code, 1, 'an uncaught exception');
+    assert.ok(app.lines.some((l) => /^Node\.js v\d+/.test(l)) && app.lines.some((l) => /^\s+at /.test(l)), app.lines.join('\n'));
+  } finally {
+    if (isAlive(app.pid)) app.kill('SIGKILL');
   }
 });

@@ -247,13 +247,16 @@ function parseHostPort(address) {
 //   as-is       node-fastcgi alone (`fcgi.createServer(...).listen(path)`), none of this library;
 //   pool        under ProcManager with attach(server): the worker path;
 //   pool-as-is  under ProcManager with attach(server, { fastcgi: 'as-is' }).
-// Env: FCGI_TEST_MULTIPLEX=0 (createServer's multiplex: false), FCGI_TEST_MAX_REQS,
-// FCGI_TEST_KEEP_CONN_ALIAS=1 (see below), FCGI_TEST_ROLES=1 (an authorizer and a filter too).
+// Env: FCGI_TEST_MULTIPLEX=0 (createServer's multiplex: false), FCGI_TEST_MAX_REQS, FCGI_TEST_MAX_CONNS,
+// FCGI_TEST_KEEP_CONN_ALIAS=1 (see below), FCGI_TEST_ROLES=1 (an authorizer and a filter too),
+// FCGI_TEST_LOG_REQUESTS=1 (a line `request started: <url> (pid <pid>)` on stderr as each responder
+// request reaches the application, for a test to wait on instead of sleeping).
 // Query: echo=1 answer with what the app sees of the request (JSON); sleep=S answer after S s (at most 5); stderr=TEXT write TEXT to res.stderr first; bytes=N
 // stream N bytes (64 KiB chunks, with backpressure; at most 100 MiB); body=1 read the whole body and
 // answer its length and checksum (body=slow: reading 1 MiB per 20 ms; body=later&wait=S: reading
 // nothing for S seconds first).
-// Every answer's body starts `pid=<pid> conns=<connections this process accepted>`.
+// Every answer's body starts `pid=<pid> conns=<connections this process accepted> onconn=<requests
+// on this connection so far, this one included>`.
 
 function serveTestApp(mode, socketPath, n) {
   const fcgi = require('node-fastcgi');
@@ -264,8 +267,16 @@ function serveTestApp(mode, socketPath, n) {
   const config = {};
   if (process.env.FCGI_TEST_MULTIPLEX === '0') config.multiplex = false;
   if (process.env.FCGI_TEST_MAX_REQS) config.maxReqs = Number(process.env.FCGI_TEST_MAX_REQS);
+  if (process.env.FCGI_TEST_MAX_CONNS) config.maxConns = Number(process.env.FCGI_TEST_MAX_CONNS);
+  const logRequests = process.env.FCGI_TEST_LOG_REQUESTS === '1';
   let connections = 0;
+  /** Requests seen per client connection (node-fastcgi's request stream keeps it as `_conn`). */
+  const perConnection = new WeakMap();
   const server = fcgi.createServer((req, res) => {
+    if (logRequests) console.error(`request started: ${req.url} (pid ${process.pid})`);
+    const connection = req.socket?._conn ?? req.socket;
+    const onConnection = (perConnection.get(connection) ?? 0) + 1;
+    if (connection) perConnection.set(connection, onConnection);
     let query;
     try {
       query = new URL(req.url, 'http://localhost').searchParams;
@@ -273,7 +284,7 @@ function serveTestApp(mode, socketPath, n) {
       res.writeHead(400);
       return res.end('bad url\n'); // the fuzz test sends anything
     }
-    const head = `pid=${process.pid} conns=${connections}`;
+    const head = `pid=${process.pid} conns=${connections} onconn=${onConnection}`;
     const reply = (extra = '') => {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end(`${head}${extra}\n`);

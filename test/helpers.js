@@ -30,7 +30,8 @@ function tempDir() {
 
 /**
  * Starts `node script` (default: the main example), or `command args`, in its own process group (as `uid`/`gid`
- * if given), and collects its stderr lines. `lines` grows as the process logs; `waitFor(regex)` resolves with the first matching line.
+ * if given), and collects its stderr lines. `lines` grows as the process logs; `waitFor(regex)` resolves with the first matching line,
+ * `waitForNext(regex)` with the first one logged after the call.
  */
 function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = ROOT, uid, gid } = {}) {
   const child = spawn(command ?? process.execPath, command ? args : [script, ...args], {
@@ -56,6 +57,16 @@ function startNode({ script = HELLO, command, args = [], env = {}, stdio, cwd = 
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
           () => reject(new Error(`timed out waiting for ${regex}; log so far:\n${proc.lines.join('\n')}`)),
+          timeoutMs,
+        );
+        proc.waiters.push({ regex, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      });
+    },
+    /** Like waitFor, but only a line logged from now on counts. */
+    waitForNext(regex, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for a new line ${regex}; log so far:\n${proc.lines.join('\n')}`)),
           timeoutMs,
         );
         proc.waiters.push({ regex, resolve: (line) => (clearTimeout(timer), resolve(line)) });

@@ -4,8 +4,20 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const path = require('node:path');
 const { HELLO, startNode, startHello, livePids, fcgiRequest, tempDir, eventually, have, skipWithout, freePort } = require('./helpers');
+
+const FD_APP = path.join(__dirname, 'fixtures', 'fd-app.js');
+/** Runs `command` with an unbound, unconnected TCP socket on fd 3 (Perl makes one; Node cannot). */
+const WITH_UNBOUND_SOCKET = [
+  '-MSocket',
+  '-MPOSIX',
+  '-e',
+  '$^F = 100; socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!"; ' +
+    'if (fileno($s) != 3) { defined POSIX::dup2(fileno($s), 3) or die "dup2: $!" } exec @ARGV or die "exec: $!"',
+  '--',
+];
 
 const skip = skipWithout(have('spawn-fcgi'), 'spawn-fcgi is not installed (Debian package spawn-fcgi)');
 
@@ -59,3 +71,30 @@ for (const posix of ['with posix-node', 'without posix-node']) {
     assert.equal((await pm.exited).code, 0);
   });
 }
+
+test('listen: { fd } that is not a listening socket is refused, by the manager and with n_processes 0 alike', async () => {
+  const file = fs.openSync(path.join(tempDir(), 'plain-file'), 'w');
+  try {
+    const fd3 = {
+      'a regular file': { stdio: ['ignore', 'pipe', 'pipe', file] },
+      'a connected socket (a socketpair from a stdio pipe)': { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] },
+      // listen(2) on it would bind it to a random port on every address.
+      'an unbound TCP socket': { command: 'perl', prefix: WITH_UNBOUND_SOCKET },
+    };
+    for (const [n, env] of [[2, {}], [0, {}], [0, { FCGI_PM_NO_POSIX: '1' }]]) {
+      for (const [what, how] of Object.entries(fd3)) {
+        const args = [FD_APP, '3', String(n)];
+        const app = how.command
+          ? startNode({ command: how.command, args: [...how.prefix, process.execPath, ...args], env })
+          : startNode({ script: FD_APP, args: args.slice(1), stdio: how.stdio, env });
+        const { code } = await app.exited;
+        const where = `${what}, n_processes ${n} ${JSON.stringify(env)}:\n${app.lines.join('\n')}`;
+        assert.equal(code, 2, where);
+        assert.ok(app.lines.includes('fd-app: listen: fd 3 is not a listening socket'), where);
+        assert.equal(app.count(/^attached$|listening on|started/), 0, where);
+      }
+    }
+  } finally {
+    fs.closeSync(file);
+  }
+});

@@ -8,6 +8,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startHello, livePids, waitForReplacement, fcgiRequest, pidOf, isAlive, eventually, sleep, tempDir } = require('./helpers');
 
+/** hello.js logs `request started: <url> (pid <pid>)` as each request reaches a worker. */
+const LOG_REQUESTS = { PM_LOG_REQUESTS: '1' };
+const requestStarted = (query) => new RegExp(`^request started: /\\?${query.replace(/\./g, '\\.')} \\(pid \\d+\\)$`);
+
+/** The parent pid of a process, from /proc. */
+function parentOf(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 test('several workers answer, titled node-fcgi under a node-fcgi-pm manager', async () => {
   const pm = await startHello({ n: 3 });
   const workers = livePids(pm);
@@ -48,19 +58,31 @@ test('with a command line too short for the title, pgrep -x still tells the mana
   assert.equal((await pm.exited).code, 0);
 });
 
-test('a killed worker is replaced', async () => {
+test('a killed worker is replaced: the old process is gone, a new child of the manager answers', async () => {
   const pm = await startHello({ n: 2 });
   const [victim, survivor] = livePids(pm);
   process.kill(victim, 'SIGKILL');
   await pm.waitFor(new RegExp(`server \\(pid ${victim}\\) exited with status 9 \\(signal KILL\\)`));
-  const replaced = await eventually(() => livePids(pm).length === 2 && !livePids(pm).includes(victim));
-  assert.ok(replaced, `a new worker replaces ${victim}: ${livePids(pm)}`);
-  assert.ok(livePids(pm).includes(survivor));
-  await pm.waitFor(/server \(pid \d+\): initialized/);
-  const res = await fcgiRequest(pm.address);
-  assert.ok(res.ok);
+  const now = await waitForReplacement(pm, [victim], 2);
+  assert.ok(now.includes(survivor), `the survivor ${survivor} stays: ${now}`);
+  const [fresh] = now.filter((pid) => pid !== survivor);
+  assert.equal(isAlive(victim), false, `/proc: the killed worker ${victim} is gone`);
+  assert.ok(isAlive(fresh), `/proc: the new worker ${fresh} runs`);
+  assert.equal(parentOf(fresh), pm.pid, 'the new worker is a child of the manager');
+  assert.equal(fs.readFileSync(`/proc/${fresh}/cmdline`, 'utf8').replace(/\0+$/, ''), 'node-fcgi');
+  // With the survivor stopped (SIGSTOP: it accepts nothing), only the new worker can answer.
+  process.kill(survivor, 'SIGSTOP');
+  let res;
+  try {
+    res = await fcgiRequest(pm.address);
+  } finally {
+    process.kill(survivor, 'SIGCONT');
+  }
+  assert.ok(res.ok, res.stdout + res.stderr);
+  assert.equal(pidOf(res), fresh, 'the new worker answers a real request');
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
+  assert.equal(pm.count(/server \(pid \d+\) started/), 3, 'one fork replaced the one killed worker');
 });
 
 test('HUP replaces every worker while a request loop sees no failure', async () => {
@@ -69,21 +91,22 @@ test('HUP replaces every worker while a request loop sees no failure', async () 
   const failures = [];
   let answered = 0;
   let stop = false;
-  // A bounded loop: at most 400 requests and 8 seconds.
+  // A bounded loop: at most 400 requests and 20 seconds.
   const loop = (async () => {
-    const deadline = Date.now() + 8_000;
+    const deadline = Date.now() + 20_000;
     for (let i = 0; i < 400 && !stop && Date.now() < deadline; i++) {
       const res = await fcgiRequest(pm.address);
       if (res.ok) answered++;
       else failures.push(res);
     }
   })();
-  await sleep(300);
+  assert.ok(await eventually(() => answered >= 3, 10_000), 'the loop runs before the first HUP');
   pm.kill('SIGHUP');
   const middle = await waitForReplacement(pm, before, 2);
   pm.kill('SIGHUP'); // a second reload, once the first replacements serve
   const after = await waitForReplacement(pm, middle, 2);
-  await sleep(500);
+  const mark = answered;
+  assert.ok(await eventually(() => answered >= mark + 3, 10_000), 'the loop goes on after the second reload');
   stop = true;
   await loop;
   assert.deepEqual(failures, [], `${failures.length} failed requests`);
@@ -102,18 +125,21 @@ test('HUP replaces every worker while a request loop sees no failure', async () 
 
 test('TERM during a slow request: it finishes with its full body, the manager exits 0, the pid file is gone', async () => {
   const pidFile = path.join(tempDir(), 'pm.pid');
-  const pm = await startHello({ n: 2, env: { PM_PID_FILE: pidFile } });
+  const pm = await startHello({ n: 2, env: { PM_PID_FILE: pidFile, ...LOG_REQUESTS } });
   assert.equal(fs.readFileSync(pidFile, 'utf8'), `${pm.pid}\n`);
   const slow = fcgiRequest(pm.address, { query: 'sleep=2' });
-  await sleep(500);
-  const termAt = Date.now();
+  const started = await pm.waitFor(requestStarted('sleep=2'));
+  const busy = Number(/\(pid (\d+)\)$/.exec(started)[1]);
   pm.kill('SIGTERM');
   const res = await slow;
   assert.ok(res.ok, `the in-flight request completes: ${res.stdout}${res.stderr}`);
-  assert.match(res.body, /^pid=\d+\n$/);
-  const { code, at } = await pm.exited;
+  assert.equal(res.body, `pid=${busy}\n`);
+  const { code } = await pm.exited;
   assert.equal(code, 0);
-  assert.ok(at - termAt >= 1_000, 'the manager waited for the request');
+  // The manager waited for the request: the busy worker's exit comes before the manager's.
+  const workerExit = pm.lines.indexOf(`FastCGI: server (pid ${busy}): safe exit after SIGTERM`);
+  const managerExit = pm.lines.indexOf(`FastCGI: manager (pid ${pm.pid}): dying: safe exit from signal TERM`);
+  assert.ok(workerExit >= 0 && workerExit < managerExit, pm.lines.join('\n'));
   assert.equal(fs.existsSync(pidFile), false);
   assert.equal(pm.count(/received signal TERM/), 1);
   assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): sending TERM to PIDs, \d+ \d+$/.test(l)));
@@ -122,10 +148,10 @@ test('TERM during a slow request: it finishes with its full body, the manager ex
 });
 
 test('INT (Ctrl-C) is a graceful shutdown too, and a HUP during shutdown is ignored', async () => {
-  const pm = await startHello({ n: 1 });
+  const pm = await startHello({ n: 1, env: LOG_REQUESTS });
   const [worker] = livePids(pm);
   const slow = fcgiRequest(pm.address, { query: 'sleep=1.5' });
-  await sleep(400);
+  await pm.waitFor(requestStarted('sleep=1.5'));
   pm.kill('SIGINT');
   await pm.waitFor(/received signal INT/);
   pm.kill('SIGHUP');
@@ -138,26 +164,41 @@ test('INT (Ctrl-C) is a graceful shutdown too, and a HUP during shutdown is igno
 });
 
 test('a request longer than die_timeout: the manager KILLs it and exits 1 shortly after the timeout', async () => {
-  const pm = await startHello({ n: 1, env: { PM_DIE_TIMEOUT: '1' } });
+  const pm = await startHello({ n: 1, env: { PM_DIE_TIMEOUT: '1', ...LOG_REQUESTS } });
   const [worker] = livePids(pm);
   const slow = fcgiRequest(pm.address, { query: 'sleep=30' });
-  await sleep(400);
+  await pm.waitFor(requestStarted('sleep=30'));
   const termAt = Date.now();
   pm.kill('SIGTERM');
   const { code, at } = await pm.exited;
   assert.equal(code, 1);
   const waited = at - termAt;
-  assert.ok(waited >= 900 && waited < 10_000, `exited ${waited} ms after TERM (die_timeout 1 s)`);
+  // Not before die_timeout; and well before the 30 s the request would take.
+  assert.ok(waited >= 900 && waited < 25_000, `exited ${waited} ms after TERM (die_timeout 1 s)`);
   assert.ok(pm.lines.some((l) => /wait timeout/.test(l)));
-  assert.ok(await eventually(() => !isAlive(worker), 3_000), 'the worker was killed');
+  assert.ok(await eventually(() => !isAlive(worker), 10_000), 'the worker was killed');
   assert.equal((await slow).ok, false, 'the request was cut off, as asked');
 });
 
+test('die_timeout 0: no timeout, the manager waits as long as the request in flight takes, and exits 0', async () => {
+  const pm = await startHello({ n: 1, env: { PM_DIE_TIMEOUT: '0', ...LOG_REQUESTS } });
+  const [worker] = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=3' });
+  await pm.waitFor(requestStarted('sleep=3'));
+  pm.kill('SIGTERM');
+  const res = await slow;
+  assert.ok(res.ok, `answered in full: ${res.stdout}${res.stderr}`);
+  assert.equal(pidOf(res), worker);
+  assert.equal((await pm.exited).code, 0);
+  assert.equal(pm.count(/wait timeout|sending KILL/), 0, pm.lines.join('\n'));
+  assert.ok(pm.lines.includes(`FastCGI: server (pid ${worker}): safe exit after SIGTERM`));
+});
+
 test('kill -9 of the manager leaves no worker alive: idle ones exit at once, busy ones after their request', async () => {
-  const pm = await startHello({ n: 3 });
+  const pm = await startHello({ n: 3, env: LOG_REQUESTS });
   const workers = livePids(pm);
   const slow = fcgiRequest(pm.address, { query: 'sleep=1' });
-  await sleep(300);
+  await pm.waitFor(requestStarted('sleep=1'));
   pm.kill('SIGKILL');
   const res = await slow;
   assert.ok(res.ok, 'the busy worker answered its request before exiting');
@@ -197,12 +238,14 @@ test('bad parameters are refused with a clear message before anything forks', as
 
 test('a socket path in use by a running server is refused; a stale one is replaced', async () => {
   const first = await startHello({ n: 1 });
+  const firstWorkers = livePids(first);
   const second = await startHello({ n: 1, waitReady: false, env: { FCGI_LISTEN: first.address } });
   assert.equal((await second.exited).code, 2);
   assert.ok(second.lines.some((l) => /is in use by a running server/.test(l)));
   first.kill('SIGKILL'); // leaves the socket file behind, and its workers exit
   await first.exited;
-  await sleep(300);
+  // A worker still alive would hold the socket open, and answer the probe.
+  assert.ok(await eventually(() => firstWorkers.every((pid) => !isAlive(pid)), 10_000), `workers left: ${firstWorkers.filter(isAlive)}`);
   assert.ok(fs.existsSync(first.address));
   const third = await startHello({ n: 1, env: { FCGI_LISTEN: first.address } });
   assert.ok((await fcgiRequest(third.address)).ok);
@@ -240,7 +283,7 @@ const { ProcManager } = require(${JSON.stringify(path.resolve(__dirname, '..'))}
   fs.writeFileSync(script, source(2));
   const before = livePids(pm);
   pm.kill('SIGHUP');
-  await eventually(() => livePids(pm).length === 2 && before.every((pid) => !livePids(pm).includes(pid)), 8_000);
+  assert.ok(await eventually(() => livePids(pm).length === 2 && before.every((pid) => !livePids(pm).includes(pid)), 8_000), pm.lines.join('\n'));
   // No wait for the new workers: a request made before they listen waits in the manager's backlog.
   const answers = new Set();
   for (let i = 0; i < 6; i++) answers.add((await fcgiRequest(pm.address)).body);

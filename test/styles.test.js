@@ -5,18 +5,21 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { ROOT, startHello, livePids, fcgiRequest, sleep } = require('./helpers');
+const { ROOT, startHello, livePids, fcgiRequest } = require('./helpers');
 
 const example = (name) => path.join(ROOT, 'examples', name);
+/** Preloaded into an example: logs `request started: <url>` as each request reaches the application. */
+const LOG_REQUESTS = path.join(__dirname, 'fixtures', 'log-requests.js');
 
 test('functional style: pm_manage, pm_pre_dispatch and pm_post_dispatch on the default instance', async () => {
-  const pm = await startHello({ n: 2, script: example('functional.js') });
+  const pm = await startHello({ n: 2, command: process.execPath, args: ['--require', LOG_REQUESTS, example('functional.js')] });
   const res = await fcgiRequest(pm.address);
   assert.ok(res.ok);
   assert.match(res.body, /^functional pid=\d+\n$/);
-  // pm_post_dispatch defers a TERM until the request in flight is answered
+  // A TERM while a request is in flight: it is answered, then the worker exits. (Its connection alone
+  // would hold the worker too; test/dispatch.test.js shows the in-flight count at work on its own.)
   const slow = fcgiRequest(pm.address, { query: 'sleep=1.5' });
-  await sleep(400);
+  await pm.waitFor(/^request started: \/\?sleep=1\.5 /);
   pm.kill('SIGTERM');
   const answered = await slow;
   assert.ok(answered.ok, answered.stdout + answered.stderr);
@@ -43,14 +46,14 @@ test('subclass style: overridden hooks run in their roles, and ProcManager.Defau
 });
 
 test('n_processes 0: no manager, the process serves itself and still defers a TERM until its requests finish', async () => {
-  const proc = await startHello({ n: 0, waitReady: false });
+  const proc = await startHello({ n: 0, waitReady: false, env: { PM_LOG_REQUESTS: '1' } });
   await proc.waitFor(/listening on unix:/);
   assert.equal(livePids(proc).length, 0, 'nothing forked');
   const res = await fcgiRequest(proc.address);
   assert.ok(res.ok);
   assert.match(res.body, new RegExp(`^pid=${proc.pid}\\n$`));
   const slow = fcgiRequest(proc.address, { query: 'sleep=1.5' });
-  await sleep(400);
+  await proc.waitFor(/^request started: \/\?sleep=1\.5 /);
   proc.kill('SIGTERM');
   const answered = await slow;
   assert.ok(answered.ok, 'the request in flight is answered');

@@ -204,7 +204,16 @@ export class FastCgiRequest {
   /** The web server aborted the request, or the connection is gone: tell the application. */
   abort(): void {
     const req = this.req;
-    if (req && !req.complete && !req.destroyed) req.destroy(); // emits 'aborted' and 'close'
+    if (req && !req.aborted) {
+      // node-fastcgi emits 'aborted' for every request it aborts. node:http's destroy() emits it only
+      // while the body is not read to its end, and a body read to its end has destroyed itself already:
+      // the application would hear nothing.
+      if (!req.destroyed) req.destroy(); // emits 'close', and 'aborted' for a body not read to its end
+      if (!req.aborted) {
+        req.aborted = true;
+        req.emit('aborted');
+      }
+    }
     this.dataStreamValue?.destroy();
     // The socket's 'close' makes the response emit 'close' (node:http's onServerResponseClose).
     this.socket?.destroy();
