@@ -29,6 +29,16 @@ export interface ProcManagerParams {
   role?: Role;
   /** Not in Perl (there FCGI opens the socket): where to listen when no socket is inherited. */
   listen?: ListenSpec;
+  /** Rolling reload: new workers started at once beyond n_processes (default n_processes). */
+  reload_surge?: number | string;
+  /** Seconds a reload's new workers have to accept before the reload is abandoned (default 30; 0: no bound). */
+  reload_timeout?: number | string;
+  /** A worker is recycled after serving this many requests (0: never). */
+  max_requests?: number | string;
+  /** Each worker's max_requests is raised by a random 0..max_requests_jitter, so they do not recycle together. */
+  max_requests_jitter?: number | string;
+  /** A worker whose resident memory passes this is recycled: bytes, or '300M', '1G' (0: never). */
+  max_memory?: number | string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -36,6 +46,10 @@ export const DEFAULT_PARAMS = {
   start_delay: 0,
   die_timeout: 60,
   pm_title: 'node-fcgi-pm',
+  reload_timeout: 30,
+  max_requests: 0,
+  max_requests_jitter: 0,
+  max_memory: 0,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -97,6 +111,24 @@ function listenSpec(value: unknown, key: string): ListenSpec | undefined {
   return spec;
 }
 
+function positiveInteger(value: unknown, key: string): number {
+  const n = nonNegativeInteger(value, key);
+  if (n === 0) throw new RangeError(`${key} must be at least 1, got 0`);
+  return n;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** A size in bytes: a number, or a string such as '300M', '1G', '512K' (binary units, as PHP's). */
+export function byteSize(value: unknown, key: string): number {
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$/i.exec(value);
+    if (!m) throw new TypeError(`${key} must be a number of bytes or a size such as '300M' or '1G', got ${describe(value)}`);
+    return Math.round(Number(m[1]) * BYTE_UNITS[m[2]!.toUpperCase()]!);
+  }
+  return nonNegativeInteger(value, key);
+}
+
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off', '']);
 
@@ -121,6 +153,11 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   pm_title: nonEmptyString,
   role,
   listen: listenSpec,
+  reload_surge: positiveInteger,
+  reload_timeout: nonNegativeNumber,
+  max_requests: nonNegativeInteger,
+  max_requests_jitter: nonNegativeInteger,
+  max_memory: byteSize,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -162,6 +199,9 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   max_children: 'n_processes',
   pm_max_children: 'n_processes',
   graceful_timeout: 'die_timeout',
+  max_requests_per_child: 'max_requests',
+  pm_max_requests: 'max_requests',
+  max_memory_restart: 'max_memory',
   pidfile: 'pid_fname',
   pid_file: 'pid_fname',
   proc_name: 'pm_title',

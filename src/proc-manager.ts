@@ -13,11 +13,14 @@ import {
   WORKER_LISTEN_FD_ENV,
 } from './listen';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
-import { LISTENING_MESSAGE, PoolManager } from './manager';
+import { reportReadinessToStartServer } from './integrations/start-server-readiness';
+import { sendToManager } from './pool/messages';
+import { WorkerPool } from './pool/pool';
 import { DEFAULT_PARAMS, type ProcManagerParams, type Role, validateParameter, validateParams, WORKER_TITLE } from './params';
 import { setProcessTitle } from './os/process-title';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
 import { WorkerLifecycle } from './worker/lifecycle';
+import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
 
 export interface AttachOptions {
@@ -50,8 +53,9 @@ export class ProcManager {
 
   private readonly params: Record<string, unknown>;
   private readonly signalCounts: Record<string, number> = {};
-  private pool: PoolManager | undefined;
+  private pool: WorkerPool | undefined;
   private lifecycle: WorkerLifecycle | undefined;
+  private recycle: RecyclePolicy | undefined;
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
 
@@ -75,7 +79,8 @@ export class ProcManager {
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     const socket = await openManagerSocket(address);
 
-    this.pool = new PoolManager(this, socket);
+    this.pool = new WorkerPool(this, socket);
+    reportReadinessToStartServer(this.pool);
     this.parameter('role', 'manager');
     this.managingInit();
     this.notify('initialized');
@@ -186,7 +191,7 @@ export class ProcManager {
     if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
     this.worker().track(server, options.dispatch ?? true);
     await this.listenOn(server);
-    if (cluster.isWorker && process.send) process.send(LISTENING_MESSAGE);
+    if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
   }
 
   // ---- Common methods -----------------------------------------------------------------------
@@ -251,6 +256,22 @@ export class ProcManager {
 
   get dieTimeoutSeconds(): number {
     return this.params.die_timeout as number;
+  }
+
+  get reloadSurge(): number {
+    return (this.params.reload_surge as number | undefined) ?? Math.max(1, this.nProcesses);
+  }
+
+  get reloadTimeoutSeconds(): number {
+    return this.params.reload_timeout as number;
+  }
+
+  /** This worker's recycling limits, its max_requests jittered once per process. */
+  get recyclePolicy(): RecyclePolicy {
+    return (this.recycle ??= {
+      maxRequests: requestLimit(this.params.max_requests as number, this.params.max_requests_jitter as number),
+      maxMemoryBytes: this.params.max_memory as number,
+    });
   }
 
   // ---- Internals ----------------------------------------------------------------------------

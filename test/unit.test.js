@@ -11,7 +11,7 @@ const { validateParams, validateParameter, likelyMeant } = require('../dist/para
 const { RespawnBackoff } = require('../dist/backoff');
 const { parseListenSpec, describeListen } = require('../dist/listen');
 const { writePidFileAtomically, removePidFileIfOurs } = require('../dist/pidfile');
-const { describeExit } = require('../dist/manager');
+const { describeExit } = require('../dist/os/exit-status');
 const { ProcManager } = require('..');
 
 test('parameters: Perl names are accepted and normalized', () => {

@@ -14,7 +14,7 @@ import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RespawnBackoff } from '../backoff';
-import { describeExit } from '../manager';
+import { describeExit } from '../os/exit-status';
 import { UsageError, validateStartOptions, type Settings, type StartServerOptions } from './options';
 import { Generation } from './generation';
 import {

@@ -7,6 +7,10 @@
 
 import type * as net from 'node:net';
 import * as util from 'node:util';
+import cluster from 'node:cluster';
+import { sendToManager } from '../pool/messages';
+import type { RecyclePolicy } from './recycle';
+import { WorkerReporter } from './reporter';
 import { answerFailedRequest, type FailedRequest } from './request-errors';
 import { ServerTracker } from './server-tracker';
 
@@ -18,6 +22,7 @@ export interface WorkerHost {
   exit(msg?: string, status?: number): never;
   /** How long requests in flight may take to finish when the worker must stop on its own (0: no bound). */
   readonly dieTimeoutSeconds: number;
+  readonly recyclePolicy: RecyclePolicy;
 }
 
 /** Node's own exit status after an uncaught exception. */
@@ -29,8 +34,21 @@ export class WorkerLifecycle {
   private exitStatus = 0;
   private exiting = false;
   private readonly trackers = new Set<ServerTracker>();
+  /** The scoreboard reports to the manager; a process with no manager has none. */
+  private readonly reporter: WorkerReporter | undefined;
 
-  constructor(private readonly host: WorkerHost) {}
+  constructor(private readonly host: WorkerHost) {
+    if (cluster.isWorker) this.reporter = new WorkerReporter(sendToManager, host.recyclePolicy);
+  }
+
+  /** A request has arrived on one of the servers (`request` stands for it until it ends). */
+  requestBegan(request: object): void {
+    this.reporter?.requestBegan(request);
+  }
+
+  requestEnded(request: object): void {
+    this.reporter?.requestEnded(request);
+  }
 
   get requestsInFlight(): number {
     return this.inFlight;

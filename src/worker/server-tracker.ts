@@ -10,6 +10,8 @@ export interface TrackerLifecycle {
   readonly stopping: boolean;
   exitIfDrained(): void;
   requestFailed(failure: FailedRequest): void;
+  requestBegan(request: object): void;
+  requestEnded(request: object): void;
 }
 
 /** Called around each request when the library dispatches (`attach(server, { dispatch: true })`). */
@@ -88,6 +90,7 @@ export class ServerTracker {
   private onRequest(req: RequestLike, res: ResponseLike): void {
     const state = this.stateOf(connectionOf(req));
     state.active++;
+    this.lifecycle.requestBegan(res);
     this.dispatcher?.preDispatch();
     let done = false;
     const finish = () => {
@@ -95,6 +98,7 @@ export class ServerTracker {
       done = true;
       state.active--;
       state.served++;
+      this.lifecycle.requestEnded(res);
       this.dispatcher?.postDispatch();
       if (this.lifecycle.stopping) setImmediate(() => this.closeIdleConnections());
     };

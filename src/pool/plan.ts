@@ -1,0 +1,106 @@
+// The pool's decisions, apart from process I/O so that each rule is unit-tested in milliseconds:
+// which workers to start and which to retire, given what every worker is doing (gunicorn's
+// manage_workers and PHP-FPM's maintenance, as one reconcile step). A rolling reload, a recycle and
+// a crash all come down to it: the pool wants `workers` accepting workers of `generation`, and never
+// more than `workers + surge` processes alive, counting those still draining.
+
+/** A worker's state, as the manager sees it. */
+export type WorkerState =
+  /** forked, not accepting yet */
+  | 'starting'
+  /** its server accepts on the manager's socket */
+  | 'accepting'
+  /** asked to stop (TERM): finishes its requests in flight, then exits */
+  | 'retiring'
+  /** its IPC channel is gone; the exit is on its way */
+  | 'exiting';
+
+/** What the plan needs to know of one worker. */
+export interface WorkerView {
+  pid: number;
+  generation: number;
+  state: WorkerState;
+  /** It asked to be replaced (max_requests, max_memory). */
+  recycle: boolean;
+  /** When it was forked (ms): the oldest are retired first. */
+  forkedAt: number;
+}
+
+export interface PoolTarget {
+  /** n_processes */
+  workers: number;
+  /** reload_surge: processes allowed beyond `workers` while replacements start */
+  surge: number;
+  /** The generation the pool is moving to (a HUP makes a new one). */
+  generation: number;
+}
+
+export interface PoolPlan {
+  /** How many workers of the target generation to fork now. */
+  spawn: number;
+  /** Workers to TERM now, oldest first. */
+  retire: number[];
+}
+
+const isLive = (w: WorkerView) => w.state === 'starting' || w.state === 'accepting';
+const oldestFirst = (a: WorkerView, b: WorkerView) => a.forkedAt - b.forkedAt;
+
+/** Live workers that are to be replaced: an older generation, or asking to be recycled. */
+function isReplaceable(w: WorkerView, target: PoolTarget): boolean {
+  return w.generation < target.generation || w.recycle;
+}
+
+export function planPool(workers: readonly WorkerView[], target: PoolTarget): PoolPlan {
+  const live = workers.filter(isLive);
+  const replaceable = live.filter((w) => isReplaceable(w, target));
+  const fresh = live.filter((w) => !isReplaceable(w, target));
+  const freshAccepting = fresh.filter((w) => w.state === 'accepting').length;
+
+  // An older worker that never accepted has served nothing: it goes at once.
+  const unready = replaceable.filter((w) => w.state === 'starting');
+  // One serving old worker retires for each fresh one that accepts.
+  const serving = replaceable.filter((w) => w.state === 'accepting').sort(oldestFirst);
+  const retireServing = serving.slice(0, Math.max(0, serving.length + freshAccepting - target.workers));
+  // More fresh workers than wanted (after an abandoned reload, say): the newest unready ones go first.
+  const excess = Math.max(0, fresh.length - target.workers);
+  const surplus = [...fresh].sort((a, b) => rank(a) - rank(b) || b.forkedAt - a.forkedAt).slice(0, excess);
+
+  const roomLeft = target.workers + target.surge - workers.length; // every process not yet reaped counts
+  const spawn = Math.max(0, Math.min(target.workers - fresh.length, roomLeft));
+  return { spawn, retire: [...unready, ...retireServing, ...surplus].map((w) => w.pid) };
+}
+
+/** Unready workers are given up before accepting ones. */
+function rank(w: WorkerView): number {
+  return w.state === 'starting' ? 0 : 1;
+}
+
+/** A reload is done when the target generation's workers all accept and no older one still serves. */
+export function reloadComplete(workers: readonly WorkerView[], target: PoolTarget): boolean {
+  const live = workers.filter(isLive);
+  const freshAccepting = live.filter((w) => !isReplaceable(w, target) && w.state === 'accepting').length;
+  return freshAccepting >= target.workers && live.every((w) => !isReplaceable(w, target) || w.state !== 'accepting');
+}
+
+/** The pool's own state (PHP-FPM's normal / reloading / terminating), and what moves it. */
+export type PoolState = 'running' | 'reloading' | 'stopping';
+export type PoolEvent = 'reload' | 'reload-complete' | 'reload-abandoned' | 'stop';
+
+/** The state after `event`, or undefined where the event is ignored in that state. */
+export function nextPoolState(state: PoolState, event: PoolEvent): PoolState | undefined {
+  if (state === 'stopping') return undefined; // nothing leaves stopping: the process exits
+  switch (event) {
+    case 'stop':
+      return 'stopping';
+    case 'reload':
+      return 'reloading'; // from running, or again from reloading (a newer generation)
+    case 'reload-complete':
+    case 'reload-abandoned':
+      return state === 'reloading' ? 'running' : undefined;
+  }
+}
+
+/** New workers are forked except while stopping (PHP-FPM's fpm_pctl_can_spawn_children). */
+export function canSpawn(state: PoolState): boolean {
+  return state !== 'stopping';
+}

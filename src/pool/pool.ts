@@ -1,0 +1,319 @@
+// The manager side: forks the workers with node:cluster, keeps one record per worker (the
+// scoreboard), and moves the pool towards what it should be: n_processes accepting workers of the
+// newest generation. A HUP is a rolling reload (new workers first, an old one retired for each new
+// one that accepts), a recycle is the same for one worker, and a crash is a missing worker; the
+// decisions are plan.ts's, the process I/O is here.
+//
+// Signals arrive as events on the event loop, so no handler ever interrupts another: the signal
+// table in handleSignal() is the whole of the manager's reaction to the outside world.
+
+import cluster, { type Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RespawnBackoff } from '../backoff';
+import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
+import { describeExit } from '../os/exit-status';
+import { isWorkerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
+import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete } from './plan';
+import { sendSignal, WorkerHandle } from './worker-handle';
+
+/** What the pool needs from its ProcManager. */
+export interface PoolHost {
+  readonly nProcesses: number;
+  readonly startDelaySeconds: number;
+  readonly dieTimeoutSeconds: number;
+  readonly reloadSurge: number;
+  readonly reloadTimeoutSeconds: number;
+  notify(msg: string): void;
+  removePidFile(): unknown;
+  exit(msg?: string, status?: number): never;
+  abort(msg?: string, status?: number): never;
+}
+
+/** What integrations (start_server's readiness, later systemd) can follow. */
+export type PoolLifecycleEvent = 'starting' | 'ready' | 'reloading' | 'reloaded' | 'reload-abandoned' | 'stopping';
+
+interface Reload {
+  /** The generation that served before the reload began: it serves on if the reload is abandoned. */
+  from: number;
+  startedAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type Handlers = { [A in WorkerMessageAct]: (handle: WorkerHandle, message: Extract<WorkerMessage, { act: A }>) => void };
+
+export class WorkerPool {
+  private readonly handles = new Map<number, WorkerHandle>();
+  private readonly events = new EventEmitter();
+  private readonly backoff = new RespawnBackoff();
+  private readonly exitWaiters: ((pid: number) => void)[] = [];
+  private state: PoolState = 'running';
+  /** The newest generation ever started; numbers are never reused. */
+  private newestGeneration = 1;
+  /** The generation the pool is moving to. */
+  private targetGeneration = 1;
+  private reload: Reload | undefined;
+  private spawning = false;
+  private readyAnnounced = false;
+
+  private readonly handlers: Handlers = {
+    'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
+    'fcgi-pm:report': (handle, report) => handle.applyReport(report),
+    'fcgi-pm:recycle': (handle, { reason }) => this.onRecycleAsked(handle, reason),
+  };
+
+  constructor(
+    private readonly host: PoolHost,
+    private readonly socket: ManagerSocket,
+  ) {}
+
+  get pids(): number[] {
+    return [...this.handles.keys()];
+  }
+
+  get isStopping(): boolean {
+    return this.state === 'stopping';
+  }
+
+  on(event: PoolLifecycleEvent, listener: () => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  start(): void {
+    // Workers accept on their own copy of the manager's socket (see listen.ts), so no connection
+    // passes through the manager. SCHED_NONE makes any listen() the app does itself behave the same
+    // way instead of round-robin through the primary, which costs an IPC hop per connection.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ stdio: [0, 1, 2, this.socket.fd, 'ipc'] });
+    cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
+    cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
+    cluster.on('message', (worker, message: unknown) => {
+      const handle = this.handleOf(worker);
+      if (!handle || !isWorkerMessage(message)) return;
+      handle.lastMessageAt = Date.now();
+      (this.handlers[message.act] as (h: WorkerHandle, m: WorkerMessage) => void)(handle, message);
+    });
+    this.host.notify(`listening on ${this.socket.description}`);
+    this.events.emit('starting');
+    this.maintain();
+  }
+
+  /** The whole signal table of the manager. */
+  handleSignal(name: string): void {
+    switch (name) {
+      case 'TERM':
+      case 'INT':
+        if (this.isStopping) return this.host.notify(`ignoring signal ${name}: already shutting down`);
+        this.host.notify(`received signal ${name}`);
+        void this.die(`safe exit from signal ${name}`);
+        return;
+      case 'HUP':
+        if (this.isStopping) return this.host.notify('ignoring signal HUP: shutting down');
+        this.host.notify('received signal HUP');
+        this.startReload();
+        return;
+      default:
+        this.host.notify(`ignoring signal ${name}`);
+    }
+  }
+
+  /**
+   * HUP: a rolling reload to a new generation. Its workers start first (at most reload_surge beyond
+   * n_processes), and an old worker is retired for each one that accepts. A HUP during a reload starts
+   * over with a newer generation.
+   */
+  startReload(): void {
+    const from = this.reload?.from ?? this.targetGeneration;
+    clearTimeout(this.reload?.timer);
+    this.newestGeneration++;
+    this.targetGeneration = this.newestGeneration;
+    this.transition('reload');
+    this.backoff.recordHealthy(); // a fixed release is tried at once, not after a crash loop's delay
+    const timeout = this.host.reloadTimeoutSeconds;
+    const timer = timeout > 0 ? setTimeout(() => this.abandonReload(`not all accepting within reload_timeout ${timeout} s`), timeout * 1000) : undefined;
+    this.reload = { from, startedAt: Date.now(), timer };
+    const replacing = [...this.handles.values()].filter((h) => !h.retired).length;
+    this.host.notify(`reloading: generation ${this.targetGeneration}, replacing ${replacing} servers`);
+    this.events.emit('reloading');
+    this.maintain();
+  }
+
+  /** Resolves with the pid of the next worker to exit (Perl's pm_wait). */
+  wait(): Promise<number> {
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
+  }
+
+  /**
+   * Shuts down: removes the pid file, TERMs every worker, stops respawning, and exits with `status`
+   * once all are reaped, or KILLs them and exits 1 when die_timeout passes first.
+   */
+  async die(msg = '', status = 0): Promise<never> {
+    if (!this.isStopping) {
+      this.transition('stop');
+      clearTimeout(this.reload?.timer);
+      this.events.emit('stopping');
+      this.host.removePidFile();
+      const timeout = this.host.dieTimeoutSeconds;
+      // die_timeout 0 means no timeout, as alarm(0) does in Perl.
+      if (timeout > 0) setTimeout(() => this.host.abort('wait timeout'), timeout * 1000);
+      this.retire([...this.handles.values()]);
+    }
+    while (this.handles.size > 0) await this.wait();
+    return this.host.exit(`dying: ${msg}`, status);
+  }
+
+  /** Perl's pm_exit KILLs the workers still alive when the manager exits. */
+  killRemaining(): void {
+    if (this.handles.size === 0) return;
+    this.host.notify(`sending KILL to PIDs, ${this.pids.join(' ')}`);
+    for (const pid of this.pids) sendSignal(pid, 'SIGKILL');
+  }
+
+  // ---- Moving towards the plan ------------------------------------------------------------
+
+  private get target(): PoolTarget {
+    return { workers: this.host.nProcesses, surge: this.host.reloadSurge, generation: this.targetGeneration };
+  }
+
+  /** Applies the plan: retires whom it says at once, forks the rest in the spawn loop. */
+  private maintain(): void {
+    if (!canSpawn(this.state)) return;
+    const plan = planPool([...this.handles.values()], this.target);
+    this.retire(plan.retire.map((pid) => this.handles.get(pid)!));
+    this.finishReloadIfComplete();
+    if (plan.spawn > 0) void this.spawnLoop();
+  }
+
+  /** Perl's fork loop: fork while the plan asks for more, start_delay apart, waiting out the backoff. */
+  private async spawnLoop(): Promise<void> {
+    if (this.spawning) return;
+    this.spawning = true;
+    try {
+      let waited = false;
+      while (canSpawn(this.state) && planPool([...this.handles.values()], this.target).spawn > 0) {
+        const delay = this.backoff.delayMs();
+        if (delay > 0 && !waited) {
+          const exits = this.backoff.quickExits;
+          this.host.notify(`${exits} server${exits === 1 ? '' : 's'} exited right after start; forking again in ${delay / 1000} s`);
+          await sleep(delay);
+          waited = true;
+          continue; // the plan may have changed meanwhile
+        }
+        waited = false;
+        this.fork();
+        if (this.host.startDelaySeconds > 0) await sleep(this.host.startDelaySeconds * 1000);
+      }
+    } finally {
+      this.spawning = false;
+    }
+  }
+
+  private retire(handles: readonly WorkerHandle[]): void {
+    const targets = handles.filter((h) => !h.retired);
+    if (targets.length === 0) return;
+    this.host.notify(`sending TERM to PIDs, ${targets.map((h) => h.pid).join(' ')}`);
+    for (const handle of targets) {
+      if (handle.recycle) this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`);
+      handle.retire();
+    }
+  }
+
+  private fork(): void {
+    const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD) });
+    const pid = worker.process.pid;
+    if (pid === undefined) this.host.abort('fork: no process was created');
+    const handle = new WorkerHandle(worker, pid, this.freeSlot(), this.targetGeneration);
+    worker.once('online', () => {
+      handle.onlineAt = Date.now();
+      handle.healthyTimer = setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs);
+    });
+    this.handles.set(pid, handle);
+    this.host.notify(`server (pid ${pid}) started`);
+  }
+
+  /** The lowest slot number no live worker holds. */
+  private freeSlot(): number {
+    const taken = new Set([...this.handles.values()].map((h) => h.slot));
+    let slot = 0;
+    while (taken.has(slot)) slot++;
+    return slot;
+  }
+
+  // ---- Events from the workers ------------------------------------------------------------
+
+  private handleOf(worker: Worker): WorkerHandle | undefined {
+    return this.handles.get(worker.process.pid ?? -1);
+  }
+
+  private onAccepting(handle: WorkerHandle): void {
+    if (handle.state === 'starting') handle.state = 'accepting';
+    handle.acceptingAt = Date.now();
+    const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
+    if (!this.readyAnnounced && accepting >= this.host.nProcesses) {
+      this.readyAnnounced = true;
+      this.host.notify(`ready: ${accepting} servers accepting`);
+      this.events.emit('ready');
+    }
+    this.maintain();
+  }
+
+  private onRecycleAsked(handle: WorkerHandle, reason: string): void {
+    if (handle.retired || handle.recycle) return;
+    handle.recycle = true;
+    handle.recycleReason = reason;
+    this.maintain(); // its replacement starts first; it retires once the replacement accepts
+  }
+
+  private onWorkerExit(worker: Worker, code: number | null, signal: string | null): void {
+    const handle = this.handleOf(worker);
+    if (!handle) return;
+    this.handles.delete(handle.pid);
+    clearTimeout(handle.healthyTimer);
+    this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
+    if (!handle.retired) this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
+    for (const resolve of this.exitWaiters.splice(0)) resolve(handle.pid);
+    const neverAccepted = handle.acceptingAt === undefined;
+    if (this.state === 'reloading' && !handle.retired && neverAccepted && handle.generation === this.targetGeneration) {
+      this.abandonReload(`server (pid ${handle.pid}) exited before it accepted`);
+    }
+    this.maintain();
+  }
+
+  // ---- Reloads ----------------------------------------------------------------------------
+
+  private finishReloadIfComplete(): void {
+    if (this.state !== 'reloading' || !this.reload) return;
+    if (!reloadComplete([...this.handles.values()], this.target)) return;
+    const seconds = ((Date.now() - this.reload.startedAt) / 1000).toFixed(2);
+    clearTimeout(this.reload.timer);
+    this.reload = undefined;
+    this.transition('reload-complete');
+    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${this.host.nProcesses} servers accepting in ${seconds} s`);
+    this.events.emit('reloaded');
+  }
+
+  /**
+   * A broken release: the new generation's workers that do not accept yet are stopped, and the
+   * generation that served before goes on serving. The next HUP tries again at once.
+   */
+  private abandonReload(reason: string): void {
+    if (this.state !== 'reloading' || !this.reload) return;
+    const { from, timer } = this.reload;
+    clearTimeout(timer);
+    this.reload = undefined;
+    const abandoned = this.targetGeneration;
+    this.targetGeneration = from;
+    this.transition('reload-abandoned');
+    this.host.notify(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`);
+    this.retire([...this.handles.values()].filter((h) => h.generation > from && h.state === 'starting'));
+    this.events.emit('reload-abandoned');
+    this.maintain();
+  }
+
+  private transition(event: PoolEvent): void {
+    const next = nextPoolState(this.state, event);
+    if (next === undefined) throw new Error(`pool: ${event} is not allowed while ${this.state}`);
+    this.state = next;
+  }
+}

@@ -1,0 +1,65 @@
+// The manager's record of one worker (Puma's WorkerHandle): its slot, generation and state, and the
+// scoreboard figures its reports carry.
+
+import type { Worker } from 'node:cluster';
+import type { WorkerMessage } from './messages';
+import type { WorkerState, WorkerView } from './plan';
+
+type Report = Extract<WorkerMessage, { act: 'fcgi-pm:report' }>;
+
+export class WorkerHandle implements WorkerView {
+  state: WorkerState = 'starting';
+  /** It asked to be replaced; why, for the log. */
+  recycle = false;
+  recycleReason: string | undefined;
+  readonly forkedAt = Date.now();
+  /** When its JavaScript started running: uptime counts from here, so a slow boot on a busy machine
+   * is not mistaken for a worker that stayed up. */
+  onlineAt: number | undefined;
+  acceptingAt: number | undefined;
+  inFlight = 0;
+  served = 0;
+  oldestRequestStartedAt: number | null = null;
+  rss = 0;
+  lastMessageAt: number | undefined;
+  healthyTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly worker: Worker,
+    readonly pid: number,
+    readonly slot: number,
+    readonly generation: number,
+  ) {}
+
+  /** The manager asked it to stop, so its exit is no crash. */
+  retired = false;
+
+  /** TERM: it stops accepting, finishes its requests in flight and exits. */
+  retire(): void {
+    if (this.retired) return;
+    this.retired = true;
+    if (this.state !== 'exiting') this.state = 'retiring';
+    sendSignal(this.pid, 'SIGTERM');
+  }
+
+  /** Its IPC channel closed: the process is on its way out. */
+  disconnected(): void {
+    this.state = 'exiting';
+  }
+
+  applyReport(report: Report): void {
+    this.inFlight = report.inFlight;
+    this.served = report.served;
+    this.oldestRequestStartedAt = report.oldestRequestStartedAt;
+    this.rss = report.rss;
+  }
+}
+
+/** Signals `pid`, ignoring a process that is already gone (its exit event is on its way). */
+export function sendSignal(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,75 @@
+// The worker's side of the scoreboard: what it serves, how old its oldest request in flight is, its
+// memory, and whether it should be recycled. Nothing is sent per request: a change arms one timer,
+// and one report goes out when it fires (at most one a second, none while idle).
+
+import type { WorkerMessage } from '../pool/messages';
+import { type RecyclePolicy, recycleReason } from './recycle';
+
+/** The longest a change waits before the manager hears of it. */
+export const REPORT_INTERVAL_MS = 1_000;
+/** Reading RSS costs a few µs: after a request it is read at most this often. */
+const MEMORY_CHECK_MS = 100;
+
+export class WorkerReporter {
+  /** Requests in flight and when each began; a Map keeps insertion order, so the first is the oldest. */
+  private readonly startedAt = new Map<object, number>();
+  private served = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private memoryCheckedAt = 0;
+  private rss = 0;
+  private recycleAsked = false;
+
+  constructor(
+    private readonly send: (message: WorkerMessage) => void,
+    private readonly policy: RecyclePolicy,
+  ) {}
+
+  requestBegan(request: object): void {
+    this.startedAt.set(request, Date.now());
+    this.changed();
+  }
+
+  requestEnded(request: object): void {
+    if (!this.startedAt.delete(request)) return;
+    this.served++;
+    const now = Date.now();
+    if (this.policy.maxMemoryBytes > 0 && now - this.memoryCheckedAt >= MEMORY_CHECK_MS) this.readMemory(now);
+    this.checkRecycle();
+    this.changed();
+  }
+
+  /** Sends the pending report now (the timer does this; a test or a shutdown may too). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.readMemory(Date.now());
+    this.checkRecycle();
+    const oldest = this.startedAt.values().next();
+    this.send({
+      act: 'fcgi-pm:report',
+      inFlight: this.startedAt.size,
+      served: this.served,
+      oldestRequestStartedAt: oldest.done ? null : oldest.value,
+      rss: this.rss,
+    });
+  }
+
+  private changed(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), REPORT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  private readMemory(now: number): void {
+    this.memoryCheckedAt = now;
+    this.rss = process.memoryUsage.rss();
+  }
+
+  private checkRecycle(): void {
+    if (this.recycleAsked) return;
+    const reason = recycleReason(this.policy, this.served, this.rss);
+    if (reason === undefined) return;
+    this.recycleAsked = true;
+    this.send({ act: 'fcgi-pm:recycle', reason });
+  }
+}

@@ -1,0 +1,105 @@
+'use strict';
+// The pool's pure decisions, apart from processes: the reconcile plan (rolling reload, recycling,
+// crash replacement), the pool's state machine, recycling limits, and the new parameters.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { planPool, reloadComplete, nextPoolState, canSpawn } = require('../dist/pool/plan');
+const { requestLimit, recycleReason } = require('../dist/worker/recycle');
+const { validateParameter, validateParams } = require('../dist/params');
+
+let nextPid = 100;
+const worker = (generation, state, extra = {}) => ({ pid: nextPid++, generation, state, recycle: false, forkedAt: nextPid, ...extra });
+
+test('plan: an empty pool forks n_processes; a full one does nothing', () => {
+  assert.deepEqual(planPool([], { workers: 4, surge: 4, generation: 1 }), { spawn: 4, retire: [] });
+  const full = [worker(1, 'accepting'), worker(1, 'accepting')];
+  assert.deepEqual(planPool(full, { workers: 2, surge: 2, generation: 1 }), { spawn: 0, retire: [] });
+  const crashed = [worker(1, 'accepting')];
+  assert.deepEqual(planPool(crashed, { workers: 2, surge: 2, generation: 1 }), { spawn: 1, retire: [] }, 'a crashed worker is replaced');
+});
+
+test('plan: a reload starts the new generation first, bounded by the surge, and retires one old worker per new one accepting', () => {
+  const old = [worker(1, 'accepting'), worker(1, 'accepting'), worker(1, 'accepting'), worker(1, 'accepting')];
+  const target = { workers: 4, surge: 2, generation: 2 };
+  assert.deepEqual(planPool(old, target), { spawn: 2, retire: [] }, 'only surge more processes, nobody retired yet');
+  const starting = [...old, worker(2, 'starting'), worker(2, 'starting')];
+  assert.deepEqual(planPool(starting, target), { spawn: 0, retire: [] }, 'nothing accepts yet: wait');
+  const oneUp = [...old, worker(2, 'accepting'), worker(2, 'starting')];
+  assert.deepEqual(planPool(oneUp, target), { spawn: 0, retire: [old[0].pid] }, 'the oldest old worker goes');
+  // While it drains it still counts against the bound.
+  const draining = [{ ...old[0], state: 'retiring' }, ...old.slice(1), worker(2, 'accepting'), worker(2, 'starting')];
+  assert.equal(planPool(draining, target).spawn, 0);
+  const reaped = draining.slice(1);
+  assert.equal(planPool(reaped, target).spawn, 1, 'once it is reaped there is room for the next new one');
+});
+
+test('plan: older workers that never accepted are stopped at once; a reload is complete when only the new generation serves', () => {
+  const target = { workers: 2, surge: 2, generation: 3 };
+  const gen1 = [worker(1, 'accepting'), worker(1, 'accepting')];
+  const gen2 = [worker(2, 'starting'), worker(2, 'starting')];
+  assert.deepEqual(planPool([...gen1, ...gen2], target).retire, gen2.map((w) => w.pid));
+  const done = [worker(3, 'accepting'), worker(3, 'accepting'), { ...gen1[0], state: 'retiring' }];
+  assert.equal(reloadComplete(done, target), true, 'a retiring old worker does not hold the reload');
+  assert.equal(reloadComplete([worker(3, 'accepting'), ...gen1], target), false);
+});
+
+test('plan: a worker asking to be recycled is replaced first, and retired once its replacement accepts', () => {
+  const target = { workers: 2, surge: 1, generation: 1 };
+  const tired = worker(1, 'accepting', { recycle: true });
+  const other = worker(1, 'accepting');
+  assert.deepEqual(planPool([tired, other], target), { spawn: 1, retire: [] });
+  const replacement = worker(1, 'accepting');
+  assert.deepEqual(planPool([tired, other, replacement], target), { spawn: 0, retire: [tired.pid] });
+  assert.deepEqual(planPool([tired, other, worker(1, 'starting')], target), { spawn: 0, retire: [] }, 'not before it accepts');
+});
+
+test('plan: more fresh workers than wanted are cut down, unready ones first', () => {
+  const target = { workers: 2, surge: 2, generation: 1 };
+  const a = worker(1, 'accepting');
+  const b = worker(1, 'accepting');
+  const c = worker(1, 'starting');
+  assert.deepEqual(planPool([a, b, c], target), { spawn: 0, retire: [c.pid] });
+});
+
+test('pool state: running, reloading (again on a newer HUP), stopping; nothing leaves stopping', () => {
+  assert.equal(nextPoolState('running', 'reload'), 'reloading');
+  assert.equal(nextPoolState('reloading', 'reload'), 'reloading');
+  assert.equal(nextPoolState('reloading', 'reload-complete'), 'running');
+  assert.equal(nextPoolState('reloading', 'reload-abandoned'), 'running');
+  assert.equal(nextPoolState('running', 'reload-complete'), undefined);
+  assert.equal(nextPoolState('running', 'stop'), 'stopping');
+  assert.equal(nextPoolState('reloading', 'stop'), 'stopping');
+  for (const event of ['reload', 'stop', 'reload-complete']) assert.equal(nextPoolState('stopping', event), undefined);
+  assert.equal(canSpawn('running'), true);
+  assert.equal(canSpawn('reloading'), true);
+  assert.equal(canSpawn('stopping'), false);
+});
+
+test('recycling: jittered limits, and the reason by count or memory', () => {
+  assert.equal(requestLimit(0, 50, () => 0.9), 0, 'off stays off');
+  assert.equal(requestLimit(1000, 0, () => 0.9), 1000);
+  assert.equal(requestLimit(1000, 50, () => 0), 1000);
+  assert.equal(requestLimit(1000, 50, () => 0.999), 1050);
+  const policy = { maxRequests: 1000, maxMemoryBytes: 300 * 1024 * 1024 };
+  assert.equal(recycleReason(policy, 999, 100 * 1024 * 1024), undefined);
+  assert.equal(recycleReason(policy, 1000, 0), '1000 requests');
+  assert.equal(recycleReason(policy, 10, 312 * 1024 * 1024), 'RSS 312 MiB over max_memory 300 MiB');
+  assert.equal(recycleReason({ maxRequests: 0, maxMemoryBytes: 0 }, 1e9, 1e12), undefined);
+});
+
+test('parameters: reload and recycling parameters are validated; sizes take units', () => {
+  assert.equal(validateParameter('max_memory', '300M'), 300 * 1024 * 1024);
+  assert.equal(validateParameter('max_memory', '1G'), 1024 ** 3);
+  assert.equal(validateParameter('max_memory', '512 KiB'), 512 * 1024);
+  assert.equal(validateParameter('max_memory', 1000), 1000);
+  assert.throws(() => validateParameter('max_memory', '300 apples'), { name: 'TypeError', message: /max_memory must be a number of bytes or a size/ });
+  assert.equal(validateParameter('reload_surge', '2'), 2);
+  assert.throws(() => validateParameter('reload_surge', 0), { name: 'RangeError', message: /reload_surge must be at least 1/ });
+  assert.equal(validateParameter('reload_timeout', '1.5'), 1.5);
+  assert.throws(() => validateParameter('reload_timeout', -1), RangeError);
+  assert.throws(() => validateParameter('max_requests', 2.5), { name: 'RangeError', message: /max_requests must be a whole number/ });
+  assert.throws(() => validateParameter('max_requests_jitter', -1), RangeError);
+  assert.throws(() => validateParams({ max_requests_per_child: 100 }), { message: /did you mean 'max_requests'/ });
+  assert.throws(() => validateParams({ max_memory_restart: '300M' }), { message: /did you mean 'max_memory'/ });
+});
