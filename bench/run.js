@@ -19,6 +19,7 @@ const { frontsPhase, frontInstanceName, FRONT_BACKENDS } = require('./phases/fro
 const { MODES } = require('./lib/nginx');
 const { policyPhase } = require('./phases/policy');
 const { reloadPhase } = require('./phases/reload');
+const { reloadStormPhase, stormInstances, writeReloadStormArtifacts } = require('./phases/reload-storm');
 const { termPhase } = require('./phases/term');
 const { recoveryPhase } = require('./phases/recovery');
 const { crashLoopPhase } = require('./phases/crashloop');
@@ -28,7 +29,10 @@ const { profilePhase } = require('./phases/profile');
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
 
-/** Each phase: the instances it needs behind nginx ({ name, id }), and how to run it. */
+/**
+ * Each phase: the instances it needs behind nginx ({ name, id }), how to run it, and optionally
+ * the files it writes next to the report (`artifacts(result, base, options)`, before the report).
+ */
 const PHASES = {
   throughput: {
     instances: (ids) => MODES.flatMap((mode) => ids.map((id) => ({ id, name: throughputInstanceName(id, mode) }))),
@@ -45,6 +49,12 @@ const PHASES = {
   reload: {
     instances: (ids) => managers(ids).map((id) => ({ id, name: `reload-${id}` })),
     run: (ctx, ids, log) => reloadPhase(ctx, managers(ids), log),
+  },
+  'reload-storm': {
+    instances: (ids) => stormInstances(ids),
+    run: (ctx, ids, log) => reloadStormPhase(ctx, ids, log),
+    // The timeline SVG next to the report (and docs/reload-storm.svg from full runs).
+    artifacts: (result, base, options) => writeReloadStormArtifacts(result, base, options),
   },
   term: {
     instances: (ids) => managers(ids).map((id) => ({ id, name: `term-${id}` })),
@@ -129,14 +139,19 @@ async function main() {
 
   results.loadAverage.after = procfs.loadAverage();
   results.wallSeconds = (Date.now() - started) / 1000;
-  const markdown = renderReport(results);
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   const stamp = results.startedAt.replace(/[:.]/g, '-');
   const base = path.join(dir, `bench-${stamp}${options.quick ? '-quick' : ''}`);
+  for (const phase of options.phases) {
+    if (PHASES[phase].artifacts && results.phases[phase]) PHASES[phase].artifacts(results.phases[phase], base, options);
+  }
+  const markdown = renderReport(results);
   fs.writeFileSync(`${base}.json`, JSON.stringify(results, null, 2));
   fs.writeFileSync(`${base}.md`, markdown);
   process.stdout.write(markdown);
+  const svg = results.phases['reload-storm']?.svg;
+  if (svg) log(`wrote ${svg}${results.phases['reload-storm'].svgDocs ? ` and ${results.phases['reload-storm'].svgDocs}` : ''}`);
   log(`wrote ${path.relative(ROOT, base)}.json and .md; wall time ${results.wallSeconds.toFixed(0)} s`);
 }
 

@@ -23,3 +23,4 @@ export {
   pm_write_pid_file,
 } from './functional';
 export { startServer, restartServer, stopServer, serverPorts, type StartServerOptions, type RestartServerOptions } from './start-server';
+export { runApp, type RunAppOptions } from './cli';

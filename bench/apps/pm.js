@@ -8,17 +8,29 @@
 //   BENCH_FASTCGI=patched ...     as-is, with node-fastcgi's defects 1 and 2 corrected in place (the flag
 //                                 name, and no FCGI_STDERR after FCGI_END_REQUEST), nothing else: the
 //                                 narrow-patch alternative that docs/worker-path.md weighs
+//   BENCH_MAX_REQUESTS=N ...      passes max_requests: N (each worker recycled after N requests), for
+//                                 builds that know the parameter (the reload-storm phase checks first)
+//   BENCH_COUNT_REQUESTS=1 ...    each worker prints `bench-served pid=<pid> requests=<n>` on stderr as
+//                                 it exits (how far past max_requests a recycled worker served)
 const { ProcManager } = require('../..');
 const { createHelloServer, socketArg } = require('./hello-server');
 
 async function main() {
-  const pm = new ProcManager({ n_processes: Number(process.env.BENCH_WORKERS || 2), listen: socketArg() });
+  const params = { n_processes: Number(process.env.BENCH_WORKERS || 2), listen: socketArg() };
+  if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
+  const pm = new ProcManager(params);
   await pm.manage();
   // From here on this is a worker.
   if (process.env.BENCH_CRASH_AT_START === '1') process.exit(3);
   const fastcgi = process.env.BENCH_FASTCGI;
   if (fastcgi === 'patched') patchNodeFastcgiInPlace();
-  await pm.attach(createHelloServer(), fastcgi ? { fastcgi: fastcgi === 'patched' ? 'as-is' : fastcgi } : {});
+  const server = createHelloServer();
+  if (process.env.BENCH_COUNT_REQUESTS === '1') {
+    let served = 0;
+    server.on('request', () => served++);
+    process.on('exit', () => process.stderr.write(`bench-served pid=${process.pid} requests=${served}\n`));
+  }
+  await pm.attach(server, fastcgi ? { fastcgi: fastcgi === 'patched' ? 'as-is' : fastcgi } : {});
 }
 
 function patchNodeFastcgiInPlace() {

@@ -37,10 +37,10 @@ const READY_LINE = { pm: /ready: \d+ servers accepting/, 'pm-asis': /ready: \d+ 
  * Starts backend `id` with `workers` workers on `socket` and resolves once its process is spawned
  * (not yet ready: see waitReady in run.js). Returns { id, def, proc, socket, name }.
  */
-function startBackend(id, { name = id, dir, socket, workers, peers, crashAtStart = false, nodeArgs = [] }) {
+function startBackend(id, { name = id, dir, socket, workers, peers, crashAtStart = false, nodeArgs = [], env: extraEnv = {} }) {
   const def = BACKENDS[id];
   fs.rmSync(socket, { force: true });
-  const env = { BENCH_WORKERS: String(workers), ...(crashAtStart ? { BENCH_CRASH_AT_START: '1' } : {}) };
+  const env = { BENCH_WORKERS: String(workers), ...(crashAtStart ? { BENCH_CRASH_AT_START: '1' } : {}), ...extraEnv };
   let proc;
   switch (id) {
     case 'bare':

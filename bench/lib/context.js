@@ -49,9 +49,10 @@ class BenchContext {
 
   /**
    * Starts backend `id` as instance `name` and waits until it answers through nginx (and, for
-   * ProcManager, until it logs that every worker accepts). `waitReady: false` returns at once.
+   * ProcManager, until it logs that every worker accepts). `waitReady: false` returns at once;
+   * `env`: extra environment variables for the backend.
    */
-  async launch(id, { name = id, mode = 'plain', workers = this.options.workers, crashAtStart = false, nodeArgs, waitReady = true, timeoutMs = 30_000 } = {}) {
+  async launch(id, { name = id, mode = 'plain', workers = this.options.workers, crashAtStart = false, nodeArgs, env, waitReady = true, timeoutMs = 30_000 } = {}) {
     const instance = startBackend(id, {
       name,
       dir: this.dir,
@@ -60,6 +61,7 @@ class BenchContext {
       peers: this.peers,
       crashAtStart,
       nodeArgs,
+      env,
     });
     instance.startedAtNs = process.hrtime.bigint();
     if (!waitReady) return instance;

@@ -1,8 +1,9 @@
 'use strict';
 // Run options, from flags (--quick, --duration=S, --rounds=R, --workers=N, --connections=C,
-// --fronts-connections=C, --phases=a,b) or the matching BENCH_* environment variables. Flags win.
+// --fronts-connections=C, --phases=a,b, --storm-hups=N, ...) or the matching BENCH_* environment
+// variables. Flags win.
 
-const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'term', 'recovery', 'crashloop', 'scale', 'profile'];
+const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'profile'];
 
 const FULL = {
   duration: 10, // seconds per wrk run
@@ -10,6 +11,9 @@ const FULL = {
   warmup: 2, // seconds of load per target before the first round (JIT, caches)
   reloadDuration: 10, // one wrk run per reload, HUP at a third of it
   reloadWindow: 2, // seconds after the HUP counted as the reload window
+  stormHups: 16, // reload-storm: HUPs spread evenly over stormSeconds
+  stormSeconds: 8,
+  stormLead: 1, // seconds of load before the first HUP (and after the storm window)
   crashSeconds: 5, // how long a crash loop is let run
   idleSeconds: 10, // idle window for the 64-worker manager
   profileSeconds: 5,
@@ -23,6 +27,9 @@ const QUICK = {
   warmup: 0.5,
   reloadDuration: 3,
   reloadWindow: 1,
+  stormHups: 6,
+  stormSeconds: 3,
+  stormLead: 0.5,
   crashSeconds: 2,
   idleSeconds: 3,
   profileSeconds: 2,
@@ -68,6 +75,10 @@ function parseOptions(argv = process.argv.slice(2), env = process.env) {
     threads: num('threads', 'THREADS', 1, { integer: true, min: 1 }),
     reloadDuration: num('reload-duration', 'RELOAD_DURATION', base.reloadDuration, { min: 2 }),
     reloadWindow: base.reloadWindow,
+    stormHups: num('storm-hups', 'STORM_HUPS', base.stormHups, { integer: true, min: 1 }),
+    stormSeconds: num('storm-seconds', 'STORM_SECONDS', base.stormSeconds, { min: 1 }),
+    stormLead: base.stormLead,
+    maxRequests: num('max-requests', 'MAX_REQUESTS', 1000, { integer: true, min: 1 }),
     crashSeconds: num('crash-seconds', 'CRASH_SECONDS', base.crashSeconds, { min: 1 }),
     scaleWorkers: num('scale-workers', 'SCALE_WORKERS', 64, { integer: true, min: 1 }),
     idleSeconds: num('idle-seconds', 'IDLE_SECONDS', base.idleSeconds, { min: 1 }),

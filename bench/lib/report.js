@@ -41,6 +41,7 @@ function renderReport(results) {
   if (phases.fronts) renderFronts(L, phases.fronts, options);
   if (phases.policy) renderPolicy(L, phases.policy);
   if (phases.reload) renderReload(L, phases.reload);
+  if (phases['reload-storm']) renderReloadStorm(L, phases['reload-storm']);
   if (phases.term) renderTerm(L, phases.term);
   if (phases.recovery) renderRecovery(L, phases.recovery);
   if (phases.crashloop) renderCrashLoop(L, phases.crashloop);
@@ -175,6 +176,47 @@ function renderReload(L, r) {
   L.push('');
 }
 
+function renderReloadStorm(L, r) {
+  L.push('## Reload storm', '');
+  L.push(
+    `${r.hups} HUPs spread evenly over ${fmt(r.stormSeconds, 1)} s, starting ${fmt(r.leadSeconds, 1)} s into a ${fmt(r.runSeconds, 1)} s \`wrk -c${r.connections}\` run ` +
+      `(plain mode, ${r.workers} workers), and a calm run without HUPs right before it; per round the two backends take turns. ` +
+      'From nginx\'s access log (ms resolution): *req/s* = requests that ended in the storm window (first HUP + ' +
+      `${fmt(r.stormSeconds, 1)} s; the same window of the calm run), *ratio* = storm / calm of the same backend and round; ` +
+      '*p99* / *max* = latency of the requests in flight during the window. *Failed* = non-2xx + socket errors + nginx error-log lines at level error or worse.',
+  );
+  L.push('');
+  const rows = Object.entries(r.summary).map(([id, s]) => [
+    label(id),
+    range(s.calmRps),
+    range(s.stormRps),
+    range(s.ratio, 2),
+    `${range(s.stormP99Ms)} (${med(s.calmP99Ms)})`,
+    `${range(s.stormMaxMs)} (${med(s.calmMaxMs)})`,
+    `${fmt(s.stormFailed)} of ${fmt(s.stormRequests)}`,
+    med(s.othersPct, 1),
+  ]);
+  L.push(table(['backend', 'calm req/s', 'storm req/s', 'storm / calm (per round)', 'storm p99 ms (calm)', 'storm max ms (calm)', 'failed in storm runs', 'others %'], rows, ['l']));
+  L.push('');
+  for (const [id, s] of Object.entries(r.summary)) if (s.errorSamples?.length) L.push(`- ${label(id)}: \`${s.errorSamples[0].slice(0, 200)}\``);
+  const m = r.maxRequests;
+  if (m?.supported) {
+    const past = m.pastLimit
+      ? `${fmt(m.recycledWorkers)} workers recycled during the runs; requests each served past the limit: median ${fmt(m.pastLimit.median)} (${fmt(m.pastLimit.min)}–${fmt(m.pastLimit.max)})`
+      : m.pastLimitNote ?? `${fmt(m.workersReplacedInRuns)} workers replaced`;
+    L.push(
+      `\`max_requests=${m.limit}\` (${label('pm')}, calm runs, same rounds): ${range(m.rps)} req/s, ${range(m.ratio, 2)}× of the same pool without it; ` +
+        `p99 ${med(m.p99Ms)} ms, max ${med(m.maxMs)} ms; failed ${fmt(m.failed)} of ${fmt(m.requests)} (non-2xx / socket / nginx ${fmt(m.non2xx)} / ${fmt(m.socketErrors)} / ${fmt(m.nginxErrorLines)}); ${past}.`,
+    );
+    if (m.errorSamples?.length) L.push('', `- with max_requests: \`${m.errorSamples[0].slice(0, 200)}\``);
+  } else if (m) {
+    L.push(`\`max_requests\`: ${m.reason}.`);
+  }
+  if (r.distRebuiltDuringPhase) L.push('', '**dist/ was rebuilt during this phase**: workers forked after that ran the new build.');
+  if (r.svg) L.push('', `Timeline of round ${r.timelineRound}: \`${r.svg}\`${r.svgDocs ? ` (copied to \`${r.svgDocs}\`)` : ''}.`);
+  L.push('');
+}
+
 function renderTerm(L, t) {
   L.push('## Shutdown (TERM)', '');
   L.push('Time from the signal to the manager\'s exit; *in-flight*: a `?sleep=1` request sent 300 ms before the signal. PHP-FPM stops at once on TERM; QUIT is its graceful stop.');
@@ -284,6 +326,8 @@ function renderTargets(L, phases) {
   }
   const reload = phases.reload?.summary?.pm;
   if (reload) rows.push(['zero failed requests on HUP under load', `${reload.failedTotal} of ${fmt(reload.requestsTotal)}`, reload.failedTotal === 0 ? 'met' : 'not met']);
+  const storm = phases['reload-storm']?.summary?.pm?.ratio;
+  if (storm) rows.push([`req/s during ${phases['reload-storm'].hups} HUPs in ${phases['reload-storm'].stormSeconds} s ≥ 0.9× of calm`, `${range(storm, 2)}×`, storm.median >= 0.9 ? 'met' : 'not met']);
   const idle = phases.term?.summary?.['pm/idle'];
   if (idle) rows.push(['TERM, idle workers: manager gone within 100 ms', `${range(idle.exitMs, 1)} ms`, idle.exitMs.max <= 100 ? 'met' : 'not met']);
   const crash = phases.crashloop?.runs?.find((r) => r.backend === 'pm');

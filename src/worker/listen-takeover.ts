@@ -25,11 +25,17 @@ export function takeOverListen(isTakenOver: (server: net.Server) => boolean, ado
       if (this.listening) process.nextTick(() => (callback as () => void).call(this));
       else this.once('listening', callback as () => void);
     }
-    adopt(this, describeCall(args.filter((arg) => typeof arg !== 'function')));
+    // node-fastcgi's listen() with no arguments passes process.stdin (fd 0): show what the app wrote.
+    adopt(this, describeCall(args.filter((arg) => arg !== undefined && typeof arg !== 'function' && !isStdin(arg))));
     return this;
   } as typeof net.Server.prototype.listen;
 }
 
 function describeCall(args: readonly unknown[]): string {
   return args.map((arg) => util.inspect(arg, { breakLength: Infinity })).join(', ');
+}
+
+/** True for process.stdin, without creating it when nothing has yet (its getter opens fd 0). */
+function isStdin(arg: unknown): boolean {
+  return typeof arg === 'object' && arg !== null && typeof (arg as { pipe?: unknown }).pipe === 'function' && arg === process.stdin;
 }

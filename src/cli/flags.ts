@@ -1,0 +1,89 @@
+// fcgi-pm's flags for ProcManager's parameters, derived from the parameter list (KNOWN_PARAMS), so a
+// parameter added to params.ts gets its flag without a change here. Pure: unit-tested.
+
+import { KNOWN_PARAMS, validateParameter } from '../params';
+
+/** How a flag's value is written: a switch, a number, or text. Read off the parameter's validator. */
+export type FlagKind = 'boolean' | 'number' | 'string';
+
+export interface ParameterFlag {
+  /** The parameter, with Perl's name: `n_processes`. */
+  param: string;
+  /** Its flag in kebab-case, without dashes: `n-processes`. */
+  name: string;
+  /** Other long names for it, without dashes. */
+  aliases: readonly string[];
+  /** A one-letter flag, if it has one. */
+  short: string | undefined;
+  kind: FlagKind;
+  description: string;
+}
+
+/** Parameters that are not configuration: `role` is set by manage() itself. */
+const INTERNAL_PARAMS = new Set(['role']);
+
+/** The names users know from other tools (gunicorn's --pid, spawn-fcgi's -n, php-fpm's listen). */
+const ALIASES: Record<string, { aliases?: string[]; short?: string }> = {
+  n_processes: { aliases: ['processes'], short: 'n' },
+  listen: { short: 'l' },
+  pid_fname: { aliases: ['pid-file'] },
+  pm_title: { aliases: ['title'] },
+};
+
+const DESCRIPTIONS: Record<string, string> = {
+  n_processes: 'workers to keep alive (default: the number of CPUs)',
+  die_timeout: 'seconds to wait for workers after TERM before KILL (default 60; 0: for ever)',
+  start_delay: 'seconds between two forks (default 0)',
+  pid_fname: "the manager's pid file",
+  no_signals: 'leave signal handling to the application',
+  pm_title: "the manager's process title (default node-fcgi-pm)",
+  listen: "unix socket path, host:port or port; a socket inherited on fd 0, from start_server or systemd wins",
+  reload_surge: 'on HUP, new workers started at once beyond n_processes (default n_processes)',
+  reload_timeout: "seconds a reload's new workers have to accept before it is abandoned (default 30; 0: no bound)",
+  max_requests: 'recycle a worker after this many requests (default 0: never)',
+  max_requests_jitter: "raise each worker's max_requests by a random 0..N (default 0)",
+  max_memory: 'recycle a worker whose RSS passes this: bytes, or 300M, 1G (default 0: never)',
+};
+
+export type Validate = (key: string, value: unknown) => unknown;
+
+/** `n_processes` -> `n-processes`. */
+export function kebabCase(param: string): string {
+  return param.replace(/_/g, '-');
+}
+
+/**
+ * What kind of value a parameter takes, found by asking its validator: one that turns `true`/`false`
+ * into themselves is a switch; one that turns the string '1' into the number 1 takes a number.
+ */
+export function flagKind(param: string, validate: Validate = validateParameter): FlagKind {
+  const accepts = (value: unknown): unknown => {
+    try {
+      return validate(param, value);
+    } catch {
+      return undefined;
+    }
+  };
+  if (accepts(true) === true && accepts(false) === false) return 'boolean';
+  if (accepts('1') === 1) return 'number';
+  return 'string';
+}
+
+/** One flag per parameter of `params` (default: every ProcManager parameter but the internal ones). */
+export function parameterFlags(params: readonly string[] = KNOWN_PARAMS, validate: Validate = validateParameter): ParameterFlag[] {
+  return params
+    .filter((param) => !INTERNAL_PARAMS.has(param))
+    .map((param) => ({
+      param,
+      name: kebabCase(param),
+      aliases: ALIASES[param]?.aliases ?? [],
+      short: ALIASES[param]?.short,
+      kind: flagKind(param, validate),
+      description: DESCRIPTIONS[param] ?? `the ProcManager parameter ${param}`,
+    }));
+}
+
+/** True for a parameter a user may set (in a flag or in a config file). */
+export function isConfigurable(param: string): boolean {
+  return (KNOWN_PARAMS as readonly string[]).includes(param) && !INTERNAL_PARAMS.has(param);
+}

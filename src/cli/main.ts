@@ -1,0 +1,78 @@
+// The fcgi-pm command. Exit status: 2 for bad options or a socket that cannot be bound (before
+// anything forks); 0 for --help, --version and a good --check-config. A running manager exits
+// as ProcManager's does (0 after TERM, 1 after die_timeout).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { resolveListenAddress } from '../listen';
+import type { ListenSpec } from '../params';
+import { describeListen } from '../socket/address';
+import { loadConfigFile, effectiveParams } from './config';
+import { parameterFlags } from './flags';
+import { parseCommandLine, UsageError, type RunCommand } from './options';
+import { defaultProcesses, planApp, runApp, type AppPlan, type RunAppOptions } from './run-app';
+import { usage } from './usage';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let plan: AppPlan;
+  let command;
+  try {
+    command = parseCommandLine(argv);
+    if (command.action === 'help') return print(usage(parameterFlags()));
+    if (command.action === 'version') return print(`${packageVersion()}\n`);
+    plan = planApp(await runOptions(command));
+    if (command.action === 'check') {
+      const socket = checkSocket(plan.params.listen as ListenSpec | undefined);
+      return print(`${JSON.stringify(effectiveConfiguration(plan, command.configFile, socket), null, 2)}\n`);
+    }
+  } catch (err) {
+    return fail(err);
+  }
+  try {
+    return await runApp({ ...(plan.params as Omit<RunAppOptions, 'app'>), app: plan.app, args: plan.args });
+  } catch (err) {
+    return fail(err); // bad socket: nothing has forked
+  }
+}
+
+/** What --check-config prints: the app, then every parameter in the order of the flags (null: unset). */
+function effectiveConfiguration(plan: AppPlan, configFile: string | undefined, socket: string): Record<string, unknown> {
+  const params = Object.fromEntries(parameterFlags().map((flag) => [flag.param, plan.params[flag.param] ?? null]));
+  return { app: plan.app, args: plan.args, config_file: configFile ?? null, ...params, socket };
+}
+
+async function runOptions(command: RunCommand): Promise<RunAppOptions> {
+  const fileParams = command.configFile === undefined ? {} : await loadConfigFile(command.configFile);
+  const params = effectiveParams(fileParams, command.flagParams, defaultProcesses());
+  return { ...(params as Omit<RunAppOptions, 'app'>), app: command.app, args: command.args };
+}
+
+/**
+ * Where the pool would listen, checked without opening anything: an inherited socket, or the
+ * `listen` address (a unix socket's directory must exist).
+ */
+function checkSocket(listen: ListenSpec | undefined): string {
+  const address = resolveListenAddress(listen);
+  if (!address) throw new UsageError('no socket to listen on: give --listen, or start fcgi-pm with a listening socket on fd 0, under start_server or systemd');
+  if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
+    throw new UsageError(`listen ${describeListen(address)}: ENOENT (no such directory)`);
+  }
+  return describeListen(address);
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+function fail(err: unknown): number {
+  const message = err instanceof Error ? err.message : String(err);
+  const hint = err instanceof UsageError ? '; see fcgi-pm --help' : '';
+  process.stderr.write(`fcgi-pm: ${message.split('\n')[0]}${hint}\n`);
+  return 2;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,487 @@
+'use strict';
+// fcgi-pm: an unchanged node-fastcgi app (test/fixtures/cli-app, with its own copy of node-fastcgi)
+// run in a pool by `fcgi-pm [options] app.js`. First the pure parts (flags, command line, config),
+// then the manager's behaviours through fcgi-pm, then fcgi-pm under start_server, spawn-fcgi and systemd.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const {
+  ROOT,
+  tempDir,
+  startNode,
+  livePids,
+  waitForReplacement,
+  fcgiRequest,
+  pidOf,
+  isAlive,
+  eventually,
+  sleep,
+  have,
+  skipWithout,
+  freePort,
+} = require('./helpers');
+const { RawConnection, TYPE, request } = require('./fcgi-raw-client');
+const { requestLoop, readStatus, START_SERVER } = require('./fixtures/start-server-tools');
+
+const { KNOWN_PARAMS } = require('../dist/params');
+const { parameterFlags, flagKind, kebabCase } = require('../dist/cli/flags');
+const { parseCommandLine, UsageError } = require('../dist/cli/options');
+const { checkConfigParams, effectiveParams } = require('../dist/cli/config');
+const { encodeWorkerParams, decodeWorkerParams } = require('../dist/cli/worker-params');
+
+const BIN = path.join(ROOT, 'bin', 'fcgi-pm.js');
+const FIXTURE = path.join(__dirname, 'fixtures', 'cli-app');
+
+/**
+ * A copy of the fixture app in a temporary directory, with its own node_modules/node-fastcgi (and
+ * its dependencies) copied from the repository's: nothing above it resolves to the library's copy.
+ */
+function appDir() {
+  const dir = tempDir();
+  fs.cpSync(FIXTURE, dir, { recursive: true });
+  for (const name of ['node-fastcgi', 'fastcgi-stream', 'bufferlist']) {
+    fs.cpSync(path.join(ROOT, 'node_modules', name), path.join(dir, 'node_modules', name), { recursive: true });
+  }
+  return dir;
+}
+const APP_DIR = appDir();
+
+/** `fcgi-pm -n N --listen <fresh socket> flags... app args...`, run in the app's directory. */
+async function startCli({ n = 2, app = 'app.js', appArgs = [], flags = [], env = {}, waitReady = true, listen } = {}) {
+  const address = listen ?? path.join(tempDir(), 'fcgi.sock');
+  const proc = startNode({ script: BIN, args: ['-n', String(n), '--listen', address, ...flags, app, ...appArgs], env, cwd: APP_DIR });
+  proc.address = address;
+  if (waitReady) await proc.waitFor(/ready: \d+ servers accepting/, 20_000);
+  return proc;
+}
+
+/** Runs fcgi-pm to completion: { code, stdout, stderr }. */
+function runCli(args, { cwd = APP_DIR, timeoutMs = 20_000 } = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const requestStarted = (query) => new RegExp(`^request started: /\\?${query.replace(/\./g, '\\.')} \\(pid \\d+\\)$`);
+
+/** The pids the app's code was loaded in (the fixture logs a line when it loads). */
+function loadedIn(proc) {
+  return proc.lines.map((l) => /^cli-app: loaded in pid (\d+)/.exec(l)).filter(Boolean).map((m) => Number(m[1]));
+}
+
+// ---- Pure parts -------------------------------------------------------------------------------
+
+test('flags: one per ProcManager parameter but role, in kebab-case, typed by its validator, with the aliases', () => {
+  const flags = parameterFlags();
+  assert.deepEqual(flags.map((f) => f.param), KNOWN_PARAMS.filter((p) => p !== 'role'));
+  for (const flag of flags) assert.equal(flag.name, flag.param.replace(/_/g, '-'));
+  const byParam = Object.fromEntries(flags.map((f) => [f.param, f]));
+  assert.equal(byParam.n_processes.kind, 'number');
+  assert.equal(byParam.die_timeout.kind, 'number');
+  assert.equal(byParam.no_signals.kind, 'boolean');
+  assert.equal(byParam.listen.kind, 'string');
+  assert.equal(byParam.pid_fname.kind, 'string');
+  assert.equal(byParam.n_processes.short, 'n');
+  assert.deepEqual(byParam.n_processes.aliases, ['processes']);
+  assert.equal(byParam.listen.short, 'l');
+  assert.deepEqual(byParam.pid_fname.aliases, ['pid-file']);
+  assert.deepEqual(byParam.pm_title.aliases, ['title']);
+  // A parameter added later gets its flag from the list and its type from its validator.
+  const validate = (key, value) => {
+    if (key !== 'max_lifetime') throw new Error('unexpected');
+    const n = Number(value);
+    if (typeof value === 'boolean' || !Number.isFinite(n)) throw new TypeError('a number');
+    return n;
+  };
+  assert.deepEqual(parameterFlags(['max_lifetime'], validate).map(({ name, kind }) => ({ name, kind })), [{ name: 'max-lifetime', kind: 'number' }]);
+  assert.equal(flagKind('no_signals'), 'boolean');
+  assert.equal(kebabCase('a_b_c'), 'a-b-c');
+});
+
+test('command line: flags, aliases, the app and its own arguments; the last flag for a parameter wins', () => {
+  assert.deepEqual(parseCommandLine(['-n', '4', '--listen', '/run/a.sock', 'app.js', '--port', '3', 'x']), {
+    action: 'run',
+    configFile: undefined,
+    flagParams: { n_processes: 4, listen: '/run/a.sock' },
+    app: 'app.js',
+    args: ['--port', '3', 'x'],
+  });
+  const c = parseCommandLine(['--processes=2', '--n-processes', '3', '--pid-file', 'p', '--title', 't', '--no-signals', '--die-timeout', '1.5', '--', '-odd.js']);
+  assert.deepEqual(c.flagParams, { n_processes: 3, pid_fname: 'p', pm_title: 't', no_signals: true, die_timeout: 1.5 });
+  assert.equal(c.app, '-odd.js');
+  assert.equal(parseCommandLine(['--check-config', '--config', 'c.json', 'a.js']).action, 'check');
+  assert.equal(parseCommandLine(['--check-config', '--config', 'c.json', 'a.js']).configFile, 'c.json');
+  assert.deepEqual(parseCommandLine(['--help']), { action: 'help' });
+  assert.deepEqual(parseCommandLine(['--version']), { action: 'version' });
+  for (const [argv, message] of [
+    [['--wat', 'a.js'], /^unknown option --wat$/],
+    [['--workers', '3', 'a.js'], /^unknown option --workers \(did you mean --n-processes\?\)$/],
+    [['--role', 'server', 'a.js'], /^unknown option --role$/],
+    [['-n', 'lots', 'a.js'], /^-n: n_processes must be a number, got "lots"$/],
+    [['--processes', '-1', 'a.js'], /^--processes: n_processes must not be negative, got -1$/],
+    [['--listen', 'tcp://127.0.0.1:9000', 'a.js'], /^--listen: listen: .* is a URL/],
+    [['--no-signals=1', 'a.js'], /^--no-signals takes no value$/],
+    [['-n'], /^-n needs a value$/],
+    [['-n', '2'], /^no app given/],
+  ]) {
+    assert.throws(() => parseCommandLine(argv), (err) => err instanceof UsageError && message.test(err.message), argv.join(' '));
+  }
+});
+
+test('config: parameter names only, validated; defaults < file < flags', () => {
+  const file = checkConfigParams({ n_processes: '2', die_timeout: 5, pm_title: 'from-file' }, 'c.json');
+  assert.deepEqual(file, { n_processes: 2, die_timeout: 5, pm_title: 'from-file' });
+  const merged = effectiveParams(file, { n_processes: 3 }, 8);
+  assert.equal(merged.n_processes, 3, 'the flag wins over the file');
+  assert.equal(merged.die_timeout, 5, 'the file wins over the default');
+  assert.equal(merged.start_delay, 0, 'the default fills the rest');
+  assert.equal(effectiveParams({}, {}, 8).n_processes, 8);
+  assert.equal('role' in merged, false);
+  assert.throws(() => checkConfigParams({ workers: 2 }, 'c.json'), /^Error: c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)$|c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)/);
+  assert.throws(() => checkConfigParams({ role: 'server' }, 'c.json'), /c\.json: unknown parameter 'role'/);
+  assert.throws(() => checkConfigParams({ die_timeout: -1 }, 'c.json'), /c\.json: die_timeout must not be negative/);
+  assert.throws(() => checkConfigParams([1], 'c.json'), /c\.json: must hold an object/);
+  assert.deepEqual(decodeWorkerParams(encodeWorkerParams({ n_processes: 2, listen: { fd: 0 } })), { n_processes: 2, listen: { fd: 0 } });
+  assert.throws(() => decodeWorkerParams('[]'), /JSON object/);
+});
+
+// ---- The manager, through fcgi-pm and an unchanged app ----------------------------------------
+
+test('serves an unchanged app (its own node-fastcgi, its listen() taken over) in workers only; fcgi-pm is the manager; idle TERM logs Perl\'s lines', async () => {
+  const pidFile = path.join(tempDir(), 'pm.pid');
+  const pm = await startCli({ n: 3, flags: ['--pid-file', pidFile], appArgs: ['one', 'two'] });
+  const workers = livePids(pm);
+  assert.equal(workers.length, 3);
+  assert.equal(fs.readFileSync(pidFile, 'utf8'), `${pm.pid}\n`, 'the pid file names the fcgi-pm process');
+  assert.equal(fs.readFileSync(`/proc/${pm.pid}/comm`, 'utf8').trim(), 'node-fcgi-pm');
+  const seen = new Set();
+  for (let i = 0; i < 60 && seen.size < 2; i++) {
+    const res = await fcgiRequest(pm.address);
+    assert.ok(res.ok, `request ${i}: ${res.stdout}${res.stderr}`);
+    seen.add(pidOf(res));
+  }
+  assert.ok(seen.size >= 2 && [...seen].every((pid) => workers.includes(pid)), `answers from the workers: ${[...seen]}`);
+  // The app ran in each worker, never in the manager, with its arguments and its own node-fastcgi.
+  assert.deepEqual(loadedIn(pm).sort(), [...workers].sort());
+  for (const line of pm.lines.filter((l) => l.startsWith('cli-app: loaded'))) {
+    assert.ok(line.includes(`node-fastcgi from ${path.join(APP_DIR, 'node_modules', 'node-fastcgi')}, args ["one","two"]`), line);
+  }
+  for (const pid of workers) assert.ok(pm.lines.includes(`FastCGI: server (pid ${pid}): server.listen() taken over: accepting on the manager's socket instead`), pm.lines.join('\n'));
+  assert.equal(pm.count(/worker path not applied/), 0, "the app's node-fastcgi copy is recognised and served by the worker path");
+
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+  const p = pm.pid;
+  for (const expected of [
+    `FastCGI: manager (pid ${p}): initialized`,
+    `FastCGI: manager (pid ${p}): listening on unix:${pm.address}`,
+    `FastCGI: manager (pid ${p}): ready: 3 servers accepting`,
+    `FastCGI: manager (pid ${p}): received signal TERM`,
+    `FastCGI: manager (pid ${p}): sending TERM to PIDs, ${workers.join(' ')}`,
+    `FastCGI: manager (pid ${p}): dying: safe exit from signal TERM`,
+    ...workers.flatMap((w) => [
+      `FastCGI: manager (pid ${p}): server (pid ${w}) started`,
+      `FastCGI: server (pid ${w}): initialized`,
+      `FastCGI: server (pid ${w}): safe exit after SIGTERM`,
+      `FastCGI: manager (pid ${p}): server (pid ${w}) exited with status 0`,
+    ]),
+  ]) {
+    assert.ok(pm.lines.includes(expected), `missing line: ${expected}\n${pm.lines.join('\n')}`);
+  }
+  assert.equal(fs.existsSync(pidFile), false, 'the pid file is removed');
+  assert.equal(fs.existsSync(pm.address), false, 'the socket file is removed');
+});
+
+test('an app that calls .listen(port) (the port from its arguments) is served on the manager\'s socket; the port stays unbound', async () => {
+  const port = await freePort();
+  const pm = await startCli({ n: 1, app: 'app-port.js', appArgs: [String(port)] });
+  const [worker] = livePids(pm);
+  assert.ok(pm.lines.includes(`FastCGI: server (pid ${worker}): server.listen(${port}) taken over: accepting on the manager's socket instead`), pm.lines.join('\n'));
+  const res = await fcgiRequest(pm.address);
+  assert.ok(res.ok, res.stdout + res.stderr);
+  assert.equal(pidOf(res), worker);
+  const refused = await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(false)));
+    socket.on('error', (err) => resolve(err.code === 'ECONNREFUSED'));
+  });
+  assert.ok(refused, `nothing listens on ${port}`);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('a killed worker is replaced by a new child of fcgi-pm, which answers', async () => {
+  const pm = await startCli({ n: 2 });
+  const [victim, survivor] = livePids(pm);
+  process.kill(victim, 'SIGKILL');
+  await pm.waitFor(new RegExp(`server \\(pid ${victim}\\) exited with status 9 \\(signal KILL\\)`));
+  const now = await waitForReplacement(pm, [victim], 2);
+  const [fresh] = now.filter((pid) => pid !== survivor);
+  assert.ok(fresh && isAlive(fresh) && !isAlive(victim));
+  await pm.waitFor(new RegExp(`server \\(pid ${fresh}\\): server\\.listen\\(\\) taken over`));
+  assert.ok(loadedIn(pm).includes(fresh), 'the replacement loaded the app');
+  process.kill(survivor, 'SIGSTOP'); // only the new worker can answer
+  let res;
+  try {
+    res = await fcgiRequest(pm.address);
+  } finally {
+    process.kill(survivor, 'SIGCONT');
+  }
+  assert.equal(pidOf(res), fresh, res.stdout + res.stderr);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('HUP to fcgi-pm replaces every worker while a cgi-fcgi loop sees no failure', async () => {
+  const pm = await startCli({ n: 2 });
+  const before = livePids(pm);
+  const loop = requestLoop(pm.address, { maxRequests: 400, maxMs: 25_000 });
+  assert.ok(await eventually(() => pm.count(/^request started/) >= 3, 10_000), 'the loop runs before the HUP');
+  pm.kill('SIGHUP');
+  const after = await waitForReplacement(pm, before, 2, 15_000);
+  const mark = pm.count(/^request started/);
+  assert.ok(await eventually(() => pm.count(/^request started/) >= mark + 3, 10_000), 'the loop goes on after the reload');
+  const result = await loop.stop();
+  assert.deepEqual(result.failures, [], `${result.failures.length} failed requests`);
+  assert.ok(result.answered > 6, `only ${result.answered} answered`);
+  assert.ok(after.some((pid) => result.pids.has(pid)), 'the new workers answered');
+  for (const pid of before) assert.ok(pm.lines.includes(`FastCGI: server (pid ${pid}): safe exit after SIGTERM`));
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('TERM with a request in flight: it is answered in full, then fcgi-pm exits 0', async () => {
+  const pm = await startCli({ n: 2 });
+  const slow = fcgiRequest(pm.address, { query: 'sleep=2' });
+  const started = await pm.waitFor(requestStarted('sleep=2'));
+  const busy = Number(/\(pid (\d+)\)$/.exec(started)[1]);
+  pm.kill('SIGTERM');
+  const res = await slow;
+  assert.ok(res.ok, res.stdout + res.stderr);
+  assert.equal(res.body, `pid=${busy}\n`);
+  assert.equal((await pm.exited).code, 0);
+  const workerExit = pm.lines.indexOf(`FastCGI: server (pid ${busy}): safe exit after SIGTERM`);
+  const managerExit = pm.lines.indexOf(`FastCGI: manager (pid ${pm.pid}): dying: safe exit from signal TERM`);
+  assert.ok(workerExit >= 0 && workerExit < managerExit, pm.lines.join('\n'));
+});
+
+test('--die-timeout 1: a request longer than that is KILLed and fcgi-pm exits 1 shortly after', async () => {
+  const pm = await startCli({ n: 1, flags: ['--die-timeout', '1'] });
+  const [worker] = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=30' });
+  await pm.waitFor(requestStarted('sleep=30'));
+  const termAt = Date.now();
+  pm.kill('SIGTERM');
+  const { code, at } = await pm.exited;
+  assert.equal(code, 1);
+  assert.ok(at - termAt >= 900 && at - termAt < 25_000, `exited ${at - termAt} ms after TERM`);
+  assert.ok(pm.lines.some((l) => /wait timeout/.test(l)), pm.lines.join('\n'));
+  assert.ok(await eventually(() => !isAlive(worker), 10_000));
+  assert.equal((await slow).ok, false);
+});
+
+test('kill -9 of fcgi-pm: the busy worker answers, then every worker exits', async () => {
+  const pm = await startCli({ n: 3 });
+  const workers = livePids(pm);
+  const slow = fcgiRequest(pm.address, { query: 'sleep=1' });
+  await pm.waitFor(requestStarted('sleep=1'));
+  pm.kill('SIGKILL');
+  assert.ok((await slow).ok, 'the busy worker answered first');
+  assert.ok(await eventually(() => workers.every((pid) => !isAlive(pid)), 10_000), `orphans left: ${workers.filter(isAlive)}`);
+  assert.ok(pm.count(/safe exit: manager has died/) >= 1, pm.lines.join('\n'));
+});
+
+test('crash loop: an app that exits at start is respawned with a growing delay', async () => {
+  const pm = await startCli({ n: 4, waitReady: false, env: { CLI_APP_CRASH_ON_START: '1' } });
+  await sleep(4_000);
+  const forks = pm.count(/server \(pid \d+\) started/);
+  assert.ok(forks >= 4 && forks <= 24, `${forks} forks in 4 s`);
+  assert.ok(pm.count(/exited with status 768 \(exit code 3\)/) >= 4);
+  const delays = pm.lines.map((l) => /forking again in ([\d.]+) s/.exec(l)).filter(Boolean).map((m) => Number(m[1]));
+  assert.ok(delays.length >= 3 && delays.at(-1) > delays[0], `the delay grows: ${delays}`);
+  assert.equal(loadedIn(pm).includes(pm.pid), false, 'the manager never loads the app');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('a bad FastCGI record closes its own connection only: the worker lives and serves on', async () => {
+  const pm = await startCli({ n: 1 });
+  const [worker] = livePids(pm);
+  const bad = Buffer.from(request(1, { keepConn: true }));
+  bad[0] = 2; // FastCGI version 2
+  const conn = await RawConnection.open(pm.address);
+  await conn.write(bad);
+  await conn.until((c) => c.finReceived || c.endedState, 5_000, 'the worker closing the bad connection');
+  assert.ok(!conn.records.some((r) => r.type === TYPE.STDOUT), 'no answer to a bad record');
+  conn.close();
+  const good = await RawConnection.open(pm.address);
+  await good.write(request(2, { keepConn: true }));
+  const answer = await good.response(2);
+  good.close();
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body, `pid=${worker}\n`);
+  assert.ok(isAlive(worker));
+  assert.equal(pm.count(/exited/), 0, pm.lines.join('\n'));
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('an app that never calls listen(): each worker says so and exits 1, and the backoff applies', async () => {
+  const pm = await startCli({ n: 1, app: 'no-listen.js', waitReady: false });
+  await pm.waitFor(/forking again in/, 10_000);
+  assert.ok(
+    pm.lines.some((l) => /^FastCGI: server \(pid \d+\): fcgi-pm: no-listen\.js ended without calling listen\(\) on a FastCGI server: this worker has nothing to serve$/.test(l)),
+    pm.lines.join('\n'),
+  );
+  assert.ok(pm.count(/exited with status 256 \(exit code 1\)/) >= 1);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+// ---- Options, config file and --check-config ---------------------------------------------------
+
+test('--config: a JSON file and a JS module; flags win over them; --check-config prints the result', async () => {
+  const dir = tempDir();
+  const json = path.join(dir, 'pm.json');
+  fs.writeFileSync(json, JSON.stringify({ n_processes: 1, die_timeout: 7, pm_title: 'from-file' }));
+  const js = path.join(dir, 'pm.config.js');
+  fs.writeFileSync(js, "module.exports = { n_processes: 3, start_delay: '0.1' };\n");
+  const sock = path.join(dir, 'c.sock');
+
+  const checked = await runCli(['--check-config', '--config', json, '-n', '2', '--title', 'from-flag', '-l', sock, 'app.js', 'x']);
+  assert.equal(checked.code, 0, checked.stderr);
+  const config = JSON.parse(checked.stdout);
+  assert.equal(config.app, path.join(APP_DIR, 'app.js'));
+  assert.deepEqual(config.args, ['x']);
+  assert.equal(config.n_processes, 2, 'flag over file');
+  assert.equal(config.pm_title, 'from-flag', 'flag over file');
+  assert.equal(config.die_timeout, 7, 'file over default');
+  assert.equal(config.start_delay, 0, 'default');
+  assert.equal(config.socket, `unix:${sock}`);
+  const fromModule = JSON.parse((await runCli(['--check-config', '--config', js, '-l', sock, 'app.js'])).stdout);
+  assert.equal(fromModule.n_processes, 3);
+  assert.equal(fromModule.start_delay, 0.1);
+
+  // And running: the flags' 2 workers under the flag's title, the file's die_timeout.
+  const pm = await startCli({ n: 2, flags: ['--config', json, '--title', 'from-flag'] });
+  assert.equal(livePids(pm).length, 2);
+  assert.equal(fs.readFileSync(`/proc/${pm.pid}/comm`, 'utf8').trim(), 'from-flag');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('--check-config with a bad value, a bad config file or no socket; an unknown flag: exit 2, one line, nothing listens', async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'never.sock');
+  const badConfig = path.join(dir, 'bad.json');
+  fs.writeFileSync(badConfig, JSON.stringify({ workers: 2 }));
+  for (const [args, message] of [
+    [['--check-config', '-n', '-1', '-l', sock, 'app.js'], /^fcgi-pm: -n: n_processes must not be negative, got -1; see fcgi-pm --help$/],
+    [['--check-config', '--config', badConfig, '-l', sock, 'app.js'], /^fcgi-pm: --config .*bad\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\); see fcgi-pm --help$/],
+    [['--check-config', '-l', path.join(dir, 'no-dir', 's.sock'), 'app.js'], /^fcgi-pm: listen unix:.*no-dir\/s\.sock: ENOENT \(no such directory\)/],
+    [['--check-config', 'app.js'], /^fcgi-pm: no socket to listen on/],
+    [['--check-config', '-l', sock, 'missing.js'], /^fcgi-pm: app missing\.js: no such file/],
+    [['--check-config', '-n', '0', '-l', sock, 'app.js'], /^fcgi-pm: n_processes must be at least 1/],
+    [['--bogus', '-l', sock, 'app.js'], /^fcgi-pm: unknown option --bogus; see fcgi-pm --help$/],
+    [['-n', '2', '--die-timeout', 'soon', '-l', sock, 'app.js'], /^fcgi-pm: --die-timeout: die_timeout must be a number, got "soon"/],
+  ]) {
+    const result = await runCli(args);
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stdout, '');
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0], message);
+  }
+  assert.equal(fs.existsSync(sock), false, 'no socket was made');
+});
+
+test('--check-config good: exit 0, the configuration on stdout, and no socket opened; --help and --version', async () => {
+  const sock = path.join(tempDir(), 'checked.sock');
+  const result = await runCli(['--check-config', '-l', sock, 'app.js']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  const config = JSON.parse(result.stdout);
+  assert.ok(config.n_processes >= 1);
+  assert.equal(config.listen, sock);
+  assert.equal(fs.existsSync(sock), false, 'nothing listens');
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  for (const flag of parameterFlags()) assert.ok(help.stdout.includes(`--${flag.name}`), `--help lists --${flag.name}`);
+  const version = await runCli(['--version']);
+  assert.equal(version.stdout, `${require('../package.json').version}\n`);
+});
+
+test('a socket in use is refused with exit 2 before anything forks', async () => {
+  const first = await startCli({ n: 1 });
+  const second = await startCli({ n: 1, listen: first.address, waitReady: false });
+  assert.equal((await second.exited).code, 2);
+  assert.ok(second.lines.some((l) => /^fcgi-pm: .*in use by a running server/.test(l)), second.lines.join('\n'));
+  assert.equal(second.count(/started/), 0);
+  first.kill('SIGTERM');
+  assert.equal((await first.exited).code, 0);
+});
+
+// ---- Composition with peers ------------------------------------------------------------------
+
+test('start_server --path=... -- fcgi-pm app.js: a HUP to start_server brings a new generation, no request fails', async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'ss.sock');
+  const status = path.join(dir, 'status');
+  const ss = startNode({
+    script: START_SERVER,
+    args: [`--path=${sock}`, `--status-file=${status}`, '--', process.execPath, BIN, '-n', '2', 'app.js'],
+    cwd: APP_DIR,
+  });
+  await ss.waitFor(/ready: 2 servers accepting/, 20_000);
+  assert.ok(ss.lines.some((l) => /^FastCGI: manager \(pid \d+\): listening on fd \d+$/.test(l)), ss.lines.join('\n'));
+  assert.ok(await eventually(() => /^1:\d+\n$/.test(readStatus(status) ?? ''), 10_000), `status: ${readStatus(status)}`);
+  const [gen1] = /^1:(\d+)/.exec(readStatus(status)).slice(1).map(Number);
+  const loop = requestLoop(sock, { maxRequests: 400, maxMs: 25_000 });
+  await eventually(() => ss.count(/^request started/) >= 3, 10_000);
+  ss.kill('SIGHUP');
+  assert.ok(await eventually(() => /^2:\d+\n$/.test(readStatus(status) ?? ''), 20_000), `status: ${readStatus(status)}`);
+  const gen2 = Number(/^2:(\d+)/.exec(readStatus(status))[1]);
+  assert.ok(await eventually(() => !isAlive(gen1), 15_000), 'the old fcgi-pm exited');
+  const mark = ss.count(/^request started/);
+  await eventually(() => ss.count(/^request started/) >= mark + 3, 10_000);
+  const result = await loop.stop();
+  assert.deepEqual(result.failures, [], `${result.failures.length} failed requests`);
+  assert.ok(result.answered > 6, `only ${result.answered} answered`);
+  assert.ok(ss.lines.some((l) => l === `FastCGI: manager (pid ${gen2}): ready: 2 servers accepting`), 'the new generation is an fcgi-pm manager');
+  ss.kill('SIGTERM');
+  assert.equal((await ss.exited).code, 0);
+});
+
+const spawnFcgiSkip = skipWithout(have('spawn-fcgi'), 'spawn-fcgi is not installed (Debian package spawn-fcgi)');
+test('spawn-fcgi -s sock -- fcgi-pm app.js: the pool serves on the socket inherited on fd 0', { skip: spawnFcgiSkip }, async () => {
+  const sock = path.join(tempDir(), 'spawned.sock');
+  const pm = startNode({ command: 'spawn-fcgi', args: ['-n', '-s', sock, '--', process.execPath, BIN, '-n', '2', 'app.js'], cwd: APP_DIR });
+  await pm.waitFor(/ready: 2 servers accepting/, 20_000);
+  assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): listening on fd 0$/.test(l)), pm.lines.join('\n'));
+  const workers = livePids(pm);
+  const res = await fcgiRequest(sock);
+  assert.ok(res.ok, res.stdout + res.stderr);
+  assert.ok(workers.includes(pidOf(res)));
+  pm.kill('SIGTERM'); // spawn-fcgi -n execs: its pid is fcgi-pm's
+  assert.equal((await pm.exited).code, 0);
+});
+
+const systemdSkip = skipWithout(have('systemd-socket-activate'), 'systemd-socket-activate is not installed (Debian package systemd)');
+test('systemd socket activation: systemd-socket-activate -l sock fcgi-pm app.js serves on LISTEN_FDS', { skip: systemdSkip }, async () => {
+  const sock = path.join(tempDir(), 'activated.sock');
+  const pm = startNode({ command: 'systemd-socket-activate', args: ['-l', sock, '--', process.execPath, BIN, '-n', '2', 'app.js'], cwd: APP_DIR });
+  await pm.waitFor(/Listening on .* as 3\./);
+  const first = await fcgiRequest(sock); // starts fcgi-pm; waits in the backlog until a worker accepts
+  assert.ok(first.ok, first.stdout + first.stderr);
+  await pm.waitFor(new RegExp(`^FastCGI: manager \\(pid ${pm.pid}\\): listening on fd 3$`));
+  const workers = livePids(pm);
+  assert.equal(workers.length, 2);
+  assert.ok(workers.includes(pidOf(first)));
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
