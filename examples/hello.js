@@ -6,7 +6,8 @@
 //
 // Environment: FCGI_LISTEN (unix path, host:port or port; default 127.0.0.1:9000; a listening
 // socket inherited on fd 0 wins), PM_N_PROCESSES (4), PM_PID_FILE, PM_DIE_TIMEOUT (60 s),
-// PM_START_DELAY (0 s), PM_RELOAD_SURGE (n_processes), PM_RELOAD_TIMEOUT (30 s), PM_MAX_REQUESTS (0: off),
+// PM_START_DELAY (0 s), PM_RELOAD_SURGE (n_processes), PM_RELOAD_TIMEOUT (30 s),
+// PM_RELOAD_WARMUP (1 s), PM_MAX_REQUESTS (0: off),
 // PM_MAX_REQUESTS_JITTER (0), PM_MAX_MEMORY (0: off; bytes or '300M'), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
@@ -24,6 +25,7 @@ async function main() {
     pid_fname: env('PM_PID_FILE'),
     reload_surge: env('PM_RELOAD_SURGE'),
     reload_timeout: env('PM_RELOAD_TIMEOUT'),
+    reload_warmup: env('PM_RELOAD_WARMUP'),
     max_requests: env('PM_MAX_REQUESTS'),
     max_requests_jitter: env('PM_MAX_REQUESTS_JITTER'),
     max_memory: env('PM_MAX_MEMORY'),

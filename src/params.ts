@@ -33,6 +33,8 @@ export interface ProcManagerParams {
   reload_surge?: number | string;
   /** Seconds a reload's new workers have to accept before the reload is abandoned (default 30; 0: no bound). */
   reload_timeout?: number | string;
+  /** Seconds a new worker accepts alongside the one it replaces before that one retires (default 1). */
+  reload_warmup?: number | string;
   /** A worker is recycled after serving this many requests (0: never). */
   max_requests?: number | string;
   /** Each worker's max_requests is raised by a random 0..max_requests_jitter, so they do not recycle together. */
@@ -47,6 +49,7 @@ export const DEFAULT_PARAMS = {
   die_timeout: 60,
   pm_title: 'node-fcgi-pm',
   reload_timeout: 30,
+  reload_warmup: 1,
   max_requests: 0,
   max_requests_jitter: 0,
   max_memory: 0,
@@ -155,6 +158,7 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   listen: listenSpec,
   reload_surge: positiveInteger,
   reload_timeout: nonNegativeNumber,
+  reload_warmup: nonNegativeNumber,
   max_requests: nonNegativeInteger,
   max_requests_jitter: nonNegativeInteger,
   max_memory: byteSize,

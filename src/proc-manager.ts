@@ -266,6 +266,10 @@ export class ProcManager {
     return this.params.reload_timeout as number;
   }
 
+  get reloadWarmupSeconds(): number {
+    return this.params.reload_warmup as number;
+  }
+
   /** This worker's recycling limits, its max_requests jittered once per process. */
   get recyclePolicy(): RecyclePolicy {
     return (this.recycle ??= {

@@ -9,7 +9,7 @@ const { requestLimit, recycleReason } = require('../dist/worker/recycle');
 const { validateParameter, validateParams } = require('../dist/params');
 
 let nextPid = 100;
-const worker = (generation, state, extra = {}) => ({ pid: nextPid++, generation, state, recycle: false, forkedAt: nextPid, ...extra });
+const worker = (generation, state, extra = {}) => ({ pid: nextPid++, generation, state, recycle: false, warm: state === 'accepting', forkedAt: nextPid, ...extra });
 
 test('plan: an empty pool forks n_processes; a full one does nothing', () => {
   assert.deepEqual(planPool([], { workers: 4, surge: 4, generation: 1 }), { spawn: 4, retire: [] });
@@ -32,6 +32,22 @@ test('plan: a reload starts the new generation first, bounded by the surge, and 
   assert.equal(planPool(draining, target).spawn, 0);
   const reaped = draining.slice(1);
   assert.equal(planPool(reaped, target).spawn, 1, 'once it is reaped there is room for the next new one');
+});
+
+test('plan: an old worker serves on until its replacement is warm; a newer HUP makes room by retiring cold ones, not warm ones', () => {
+  const target = { workers: 2, surge: 2, generation: 2 };
+  const old = [worker(1, 'accepting'), worker(1, 'accepting')];
+  const cold = [worker(2, 'accepting', { warm: false }), worker(2, 'accepting', { warm: false })];
+  assert.deepEqual(planPool([...old, ...cold], target), { spawn: 0, retire: [] }, 'accepting but cold: nobody retires yet');
+  assert.equal(reloadComplete([...old, ...cold], target), false);
+  const oneWarm = [...old, { ...cold[0], warm: true }, cold[1]];
+  assert.deepEqual(planPool(oneWarm, target).retire, [old[0].pid], 'one warm replacement, one old worker retires');
+  // HUP again: generation 3 needs room; the cold generation-2 workers make it, the warm old ones stay.
+  const third = { ...target, generation: 3 };
+  const plan = planPool([...old, ...cold], third);
+  assert.deepEqual(plan.retire.sort(), cold.map((w) => w.pid).sort());
+  assert.equal(plan.spawn, 0, 'the room comes once they are reaped');
+  assert.equal(planPool(old, third).spawn, 2);
 });
 
 test('plan: older workers that never accepted are stopped at once; a reload is complete when only the new generation serves', () => {
@@ -98,6 +114,8 @@ test('parameters: reload and recycling parameters are validated; sizes take unit
   assert.throws(() => validateParameter('reload_surge', 0), { name: 'RangeError', message: /reload_surge must be at least 1/ });
   assert.equal(validateParameter('reload_timeout', '1.5'), 1.5);
   assert.throws(() => validateParameter('reload_timeout', -1), RangeError);
+  assert.equal(validateParameter('reload_warmup', '0.5'), 0.5);
+  assert.throws(() => validateParameter('reload_warmup', 'soon'), TypeError);
   assert.throws(() => validateParameter('max_requests', 2.5), { name: 'RangeError', message: /max_requests must be a whole number/ });
   assert.throws(() => validateParameter('max_requests_jitter', -1), RangeError);
   assert.throws(() => validateParams({ max_requests_per_child: 100 }), { message: /did you mean 'max_requests'/ });

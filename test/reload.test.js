@@ -143,7 +143,8 @@ test('HUP during a reload: the unready workers are stopped at once, and the pool
   pm.deploy('third');
   pm.kill('SIGHUP');
   await pm.waitFor(/reloading: generation 3/);
-  await pm.waitFor(new RegExp(`sending TERM to PIDs, ${second.join(' ')}`));
+  const termed = (pid) => pm.lines.some((line) => /sending TERM to PIDs, /.test(line) && line.split('PIDs, ')[1].split(' ').includes(String(pid)));
+  assert.ok(await eventually(() => second.every(termed), 10_000), `generation 2 was sent TERM:\n${pm.lines.join('\n')}`);
   await pm.waitFor(/reload complete: generation 3, 2 servers accepting/, 20_000);
   for (let i = 0; i < 6; i++) {
     const r = await fcgiRequest(pm.address);

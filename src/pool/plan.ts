@@ -22,6 +22,8 @@ export interface WorkerView {
   state: WorkerState;
   /** It asked to be replaced (max_requests, max_memory). */
   recycle: boolean;
+  /** It has accepted for reload_warmup: it has run its code long enough to be fast. */
+  warm: boolean;
   /** When it was forked (ms): the oldest are retired first. */
   forkedAt: number;
 }
@@ -43,7 +45,9 @@ export interface PoolPlan {
 }
 
 const isLive = (w: WorkerView) => w.state === 'starting' || w.state === 'accepting';
-const oldestFirst = (a: WorkerView, b: WorkerView) => a.forkedAt - b.forkedAt;
+/** Warm before cold, then the newer generation, then the newer process. */
+const mostUsefulFirst = (a: WorkerView, b: WorkerView) =>
+  Number(b.warm) - Number(a.warm) || b.generation - a.generation || b.forkedAt - a.forkedAt;
 
 /** Live workers that are to be replaced: an older generation, or asking to be recycled. */
 function isReplaceable(w: WorkerView, target: PoolTarget): boolean {
@@ -54,20 +58,33 @@ export function planPool(workers: readonly WorkerView[], target: PoolTarget): Po
   const live = workers.filter(isLive);
   const replaceable = live.filter((w) => isReplaceable(w, target));
   const fresh = live.filter((w) => !isReplaceable(w, target));
-  const freshAccepting = fresh.filter((w) => w.state === 'accepting').length;
+  const freshReady = fresh.filter(isReady).length;
 
   // An older worker that never accepted has served nothing: it goes at once.
   const unready = replaceable.filter((w) => w.state === 'starting');
-  // One serving old worker retires for each fresh one that accepts.
-  const serving = replaceable.filter((w) => w.state === 'accepting').sort(oldestFirst);
-  const retireServing = serving.slice(0, Math.max(0, serving.length + freshAccepting - target.workers));
+  // One serving old worker retires for each fresh one that is ready (accepting, and warm), so the
+  // warm old workers carry the load while the new ones warm up. Those kept are the most useful: warm
+  // before cold, then the newest code.
+  const serving = replaceable.filter((w) => w.state === 'accepting').sort(mostUsefulFirst);
+  const keep = Math.max(0, target.workers - freshReady);
+  const retireServing = serving.slice(keep);
   // More fresh workers than wanted (after an abandoned reload, say): the newest unready ones go first.
   const excess = Math.max(0, fresh.length - target.workers);
   const surplus = [...fresh].sort((a, b) => rank(a) - rank(b) || b.forkedAt - a.forkedAt).slice(0, excess);
 
   const roomLeft = target.workers + target.surge - workers.length; // every process not yet reaped counts
-  const spawn = Math.max(0, Math.min(target.workers - fresh.length, roomLeft));
-  return { spawn, retire: [...unready, ...retireServing, ...surplus].map((w) => w.pid) };
+  const wanted = Math.max(0, target.workers - fresh.length);
+  // A newer HUP while the last reload's workers still warm up: with no room for the newest
+  // generation, older workers that are not warm yet make room (they carry little of the load).
+  const cold = serving.slice(0, keep).filter((w) => !w.warm).reverse(); // the least useful first
+  const makeRoom = cold.slice(0, Math.max(0, wanted - Math.max(0, roomLeft) - unready.length));
+  const spawn = Math.max(0, Math.min(wanted, roomLeft));
+  return { spawn, retire: [...unready, ...retireServing, ...makeRoom, ...surplus].map((w) => w.pid) };
+}
+
+/** Accepting, and warm: it may take over from a worker it replaces. */
+function isReady(w: WorkerView): boolean {
+  return w.state === 'accepting' && w.warm;
 }
 
 /** Unready workers are given up before accepting ones. */
@@ -75,11 +92,11 @@ function rank(w: WorkerView): number {
   return w.state === 'starting' ? 0 : 1;
 }
 
-/** A reload is done when the target generation's workers all accept and no older one still serves. */
+/** A reload is done when the target generation's workers are all ready and no older one still serves. */
 export function reloadComplete(workers: readonly WorkerView[], target: PoolTarget): boolean {
   const live = workers.filter(isLive);
-  const freshAccepting = live.filter((w) => !isReplaceable(w, target) && w.state === 'accepting').length;
-  return freshAccepting >= target.workers && live.every((w) => !isReplaceable(w, target) || w.state !== 'accepting');
+  const freshReady = live.filter((w) => !isReplaceable(w, target) && isReady(w)).length;
+  return freshReady >= target.workers && live.every((w) => !isReplaceable(w, target) || w.state !== 'accepting');
 }
 
 /** The pool's own state (PHP-FPM's normal / reloading / terminating), and what moves it. */

@@ -24,6 +24,7 @@ export interface PoolHost {
   readonly dieTimeoutSeconds: number;
   readonly reloadSurge: number;
   readonly reloadTimeoutSeconds: number;
+  readonly reloadWarmupSeconds: number;
   notify(msg: string): void;
   removePidFile(): unknown;
   exit(msg?: string, status?: number): never;
@@ -85,7 +86,12 @@ export class WorkerPool {
     // passes through the manager. SCHED_NONE makes any listen() the app does itself behave the same
     // way instead of round-robin through the primary, which costs an IPC hop per connection.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ stdio: [0, 1, 2, this.socket.fd, 'ipc'] });
+    // A socket inherited on fd 0 (spawn-fcgi, a web server) is not also the workers' stdin: Node
+    // restores its stdio fds' O_NONBLOCK flag when it exits, and the flag belongs to the open file
+    // description that every worker's fd 3 shares, so a retiring worker would turn its successors'
+    // accept() into a blocking call.
+    const stdin = this.socket.fd === 0 ? 'ignore' : 0;
+    cluster.setupPrimary({ stdio: [stdin, 1, 2, this.socket.fd, 'ipc'] });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
     cluster.on('message', (worker, message: unknown) => {
@@ -249,6 +255,11 @@ export class WorkerPool {
   private onAccepting(handle: WorkerHandle): void {
     if (handle.state === 'starting') handle.state = 'accepting';
     handle.acceptingAt = Date.now();
+    // A fresh Node process runs its code slowly until V8 has compiled the hot paths; the workers it
+    // replaces serve on until it is warm. Then the plan may retire one of them.
+    const warmupMs = this.host.reloadWarmupSeconds * 1000;
+    handle.warmAt = handle.acceptingAt + warmupMs;
+    if (warmupMs > 0) handle.warmTimer = setTimeout(() => this.maintain(), warmupMs);
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
     if (!this.readyAnnounced && accepting >= this.host.nProcesses) {
       this.readyAnnounced = true;
@@ -270,6 +281,7 @@ export class WorkerPool {
     if (!handle) return;
     this.handles.delete(handle.pid);
     clearTimeout(handle.healthyTimer);
+    clearTimeout(handle.warmTimer);
     this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
     if (!handle.retired) this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
     for (const resolve of this.exitWaiters.splice(0)) resolve(handle.pid);
