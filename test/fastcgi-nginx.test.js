@@ -193,7 +193,7 @@ test('HUP twice under load with kept connections: no request fails, not even a P
     const before = livePids(pool);
     let stop = false;
     const results = [];
-    const running = load(web, { loops: 4, posting: 2, count: 1_500, seconds: 20, until: () => stop, results });
+    const running = load(web, { loops: 4, posting: 2, count: 5_000, seconds: 30, until: () => stop, results });
     // Under load before the first HUP, between the two, and after the second: bounded waits for answers.
     const answersCome = async (more, what) => {
       const mark = results.length;

@@ -42,7 +42,7 @@ test('TERM with idle kept connections: they are closed at once and the worker ex
     await conn.response(1);
     conns.push(conn);
   }
-  await sleep(200); // quiet for longer than the worker waits for a busy connection's next request
+  await sleep(1_200); // quiet for longer than the worker waits for a busy connection's next request (1 s)
   const stopAt = Date.now();
   app.kill('SIGTERM');
   for (const conn of conns) await conn.until((c) => c.endedState !== undefined || c.finReceived, 5_000, 'the close');

@@ -169,7 +169,7 @@ test('TERM during a reload stops every generation, and the manager exits 0', asy
 });
 
 test('max_requests recycles workers under concurrent load, with no failed request and no extra process', async () => {
-  const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '25', PM_RELOAD_SURGE: '1' } });
+  const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '25', PM_RELOAD_SURGE: '1', PM_RELOAD_WARMUP: '0' } });
   let most = 0;
   const sampler = setInterval(() => (most = Math.max(most, childPids(pm.pid).length)), 20);
   const results = await requestLoops(pm.address, { loops: 3, maxEach: 100 }).finished;
@@ -202,7 +202,7 @@ test('max_memory recycles a worker whose RSS passes it; its replacement answers'
 });
 
 test('max_requests_jitter spreads the recycles: the workers do not all stop at the same count', async () => {
-  const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '5', PM_MAX_REQUESTS_JITTER: '20' } });
+  const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '5', PM_MAX_REQUESTS_JITTER: '20', PM_RELOAD_WARMUP: '0' } });
   const results = await requestLoops(pm.address, { loops: 3, maxEach: 100 }).finished;
   assert.equal(results.filter((r) => !r.ok).length, 0);
   const counts = pm.lines.map((line) => /recycled: (\d+) requests/.exec(line)?.[1]).filter(Boolean).map(Number);

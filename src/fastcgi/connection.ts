@@ -70,7 +70,7 @@ const LINGER_MS = 5_000;
  * - a web server that ignores the hint gets the connection closed RETIRE_WAIT_MS after the hint.
  * The hint is an empty FCGI_GET_VALUES_RESULT: a management record (request id 0) answering nothing.
  */
-const DRAIN_QUIET_MS = 100;
+const DRAIN_QUIET_MS = 1_000;
 const RETIRE_WAIT_MS = 1_000;
 
 const ROLE_EVENTS: Record<number, string> = {

@@ -258,8 +258,14 @@ export class WorkerPool {
     // A fresh Node process runs its code slowly until V8 has compiled the hot paths; the workers it
     // replaces serve on until it is warm. Then the plan may retire one of them.
     const warmupMs = this.host.reloadWarmupSeconds * 1000;
-    handle.warmAt = handle.acceptingAt + warmupMs;
-    if (warmupMs > 0) handle.warmTimer = setTimeout(() => this.maintain(), warmupMs);
+    const warmedUp = () => {
+      handle.warm = true;
+      this.maintain();
+    };
+    // A flag set when the timer fires, not a clock compared with a deadline: a timer may fire a
+    // millisecond before Date.now() reaches it, and the plan would then wait for another event.
+    if (warmupMs > 0) handle.warmTimer = setTimeout(warmedUp, warmupMs);
+    else handle.warm = true;
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
     if (!this.readyAnnounced && accepting >= this.host.nProcesses) {
       this.readyAnnounced = true;

@@ -17,8 +17,8 @@ export class WorkerHandle implements WorkerView {
    * is not mistaken for a worker that stayed up. */
   onlineAt: number | undefined;
   acceptingAt: number | undefined;
-  /** From when it counts as warm (accepting for reload_warmup). */
-  warmAt: number | undefined;
+  /** It has accepted for reload_warmup (set by the pool's timer, so that the plan and the timer agree). */
+  warm = false;
   warmTimer: NodeJS.Timeout | undefined;
   inFlight = 0;
   served = 0;
@@ -33,10 +33,6 @@ export class WorkerHandle implements WorkerView {
     readonly slot: number,
     readonly generation: number,
   ) {}
-
-  get warm(): boolean {
-    return this.warmAt !== undefined && Date.now() >= this.warmAt;
-  }
 
   /** The manager asked it to stop, so its exit is no crash. */
   retired = false;
