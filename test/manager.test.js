@@ -91,10 +91,10 @@ test('HUP replaces every worker while a request loop sees no failure', async () 
   const failures = [];
   let answered = 0;
   let stop = false;
-  // A bounded loop: at most 400 requests and 20 seconds.
+  // A bounded loop: at most 2,000 requests and 30 seconds (two rolling reloads, each with its warm-up).
   const loop = (async () => {
-    const deadline = Date.now() + 20_000;
-    for (let i = 0; i < 400 && !stop && Date.now() < deadline; i++) {
+    const deadline = Date.now() + 30_000;
+    for (let i = 0; i < 2_000 && !stop && Date.now() < deadline; i++) {
       const res = await fcgiRequest(pm.address);
       if (res.ok) answered++;
       else failures.push(res);
@@ -106,7 +106,7 @@ test('HUP replaces every worker while a request loop sees no failure', async () 
   pm.kill('SIGHUP'); // a second reload, once the first replacements serve
   const after = await waitForReplacement(pm, middle, 2);
   const mark = answered;
-  assert.ok(await eventually(() => answered >= mark + 3, 10_000), 'the loop goes on after the second reload');
+  assert.ok(await eventually(() => answered >= mark + 3, 10_000), `the loop goes on after the second reload (${answered} answered)`);
   stop = true;
   await loop;
   assert.deepEqual(failures, [], `${failures.length} failed requests`);
