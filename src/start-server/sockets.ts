@@ -15,7 +15,7 @@ import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { type BoundHandle, bindServerHandle, listenWithoutAccepting, removeStaleSocket } from '../listen';
+import { type BoundHandle, bindServerHandle, formatHostPort, listenWithoutAccepting, removeStaleSocket, socketAddress } from '../listen';
 import { optionalPosix } from '../posix';
 import type { SocketSpec } from './ports';
 
@@ -131,13 +131,11 @@ async function resolve(host: string | undefined, family: 4 | 6): Promise<string>
   }
 }
 
+/** Where a socket is bound, read back from it (the port the kernel chose for port 0). */
 function describeBound(spec: SocketSpec, handle: Handle): string {
-  if (spec.kind === 'unix' || !handle.getsockname) return spec.name;
-  const out: Record<string, unknown> = {};
-  handle.getsockname(out);
-  const host = String(out.address ?? spec.host ?? '0.0.0.0');
-  const port = String(out.port ?? spec.port);
-  return `${spec.kind === 'udp' ? 'udp ' : ''}${host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`}`;
+  const bound = spec.kind === 'unix' ? undefined : socketAddress(handle);
+  if (!bound) return spec.name;
+  return `${spec.kind === 'udp' ? 'udp ' : ''}${formatHostPort(bound.address, bound.port)}`;
 }
 
 function makeBlocking(fds: readonly number[]): void {
