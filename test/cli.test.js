@@ -240,7 +240,7 @@ test('a killed worker is replaced by a new child of fcgi-pm, which answers', asy
 test('HUP to fcgi-pm replaces every worker while a cgi-fcgi loop sees no failure', async () => {
   const pm = await startCli({ n: 2 });
   const before = livePids(pm);
-  const loop = requestLoop(pm.address, { maxRequests: 400, maxMs: 25_000 });
+  const loop = requestLoop(pm.address, { maxRequests: 2_000, maxMs: 30_000 }); // outlasts a rolling reload with its warm-up
   assert.ok(await eventually(() => pm.count(/^request started/) >= 3, 10_000), 'the loop runs before the HUP');
   pm.kill('SIGHUP');
   const after = await waitForReplacement(pm, before, 2, 15_000);
