@@ -11,6 +11,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { startNode, livePids, tempDir, eventually, skipWithout } = require('./helpers');
 const { startTestApp } = require('./fcgi-raw-client');
+const { nginxConf } = require('./webservers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const skip = skipWithout(NGINX, 'nginx is not installed (Debian package nginx-light)');
@@ -27,31 +28,9 @@ function freePort() {
 /** nginx in front of the unix socket `upstream`, keeping up to 8 idle connections to it. */
 async function startNginx(upstream) {
   const prefix = tempDir();
-  fs.mkdirSync(path.join(prefix, 'tmp'));
   const port = await freePort();
-  const conf = `
-${process.getuid?.() === 0 ? 'user root;' : ''}
-worker_processes 1;
-daemon off;
-pid nginx.pid;
-error_log ${path.join(prefix, 'error.log')} info;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path tmp; fastcgi_temp_path tmp; proxy_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;
-  upstream app {
-    server unix:${upstream};
-    keepalive 8;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass app;
-      fastcgi_keep_conn on;
-    }
-  }
-}`;
+  // The same nginx front as the other web-server tests: keepalive 8, fastcgi_keep_conn on.
+  const conf = nginxConf({ dir: prefix, port, socketPath: upstream });
   fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
   const nginx = startNode({ command: NGINX, args: ['-p', prefix, '-c', path.join(prefix, 'nginx.conf')] });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
