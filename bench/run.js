@@ -25,6 +25,7 @@ const { recoveryPhase } = require('./phases/recovery');
 const { crashLoopPhase } = require('./phases/crashloop');
 const { scalePhase } = require('./phases/scale');
 const { profilePhase } = require('./phases/profile');
+const { loggingPhase, loggingInstances } = require('./phases/logging');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -71,6 +72,10 @@ const PHASES = {
   scale: {
     instances: (ids) => ids.filter((id) => ['pm', 'bare', 'perl', 'php'].includes(id)).map((id) => ({ id, name: `scale-${id}` })),
     run: (ctx, ids, log) => scalePhase(ctx, ids, log),
+  },
+  logging: {
+    instances: (ids) => loggingInstances(ids),
+    run: (ctx, ids, log) => loggingPhase(ctx, ids, log),
   },
   profile: {
     instances: (ids) => ids.filter((id) => ['pm', 'pm-asis', 'perl', 'php'].includes(id)).map((id) => ({ id, name: `profile-${id}` })),

@@ -8,7 +8,9 @@
 // socket inherited on fd 0 wins), PM_N_PROCESSES (4), PM_PID_FILE, PM_DIE_TIMEOUT (60 s),
 // PM_START_DELAY (0 s), PM_RELOAD_SURGE (n_processes), PM_RELOAD_TIMEOUT (30 s),
 // PM_RELOAD_WARMUP (1 s), PM_MAX_REQUESTS (0: off),
-// PM_MAX_REQUESTS_JITTER (0), PM_MAX_MEMORY (0: off; bytes or '300M'), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_MAX_REQUESTS_JITTER (0), PM_MAX_MEMORY (0: off; bytes or '300M'), PM_LOG_FILE (stderr),
+// PM_LOG_TIMESTAMPS (off), PM_ACCESS_LOG (off), PM_ACCESS_FORMAT ('%R - %u %t "%m %r" %s'),
+// PM_LOGGER=console (the library's lines go to console.info/warn/error), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -29,6 +31,11 @@ async function main() {
     max_requests: env('PM_MAX_REQUESTS'),
     max_requests_jitter: env('PM_MAX_REQUESTS_JITTER'),
     max_memory: env('PM_MAX_MEMORY'),
+    log_file: env('PM_LOG_FILE'),
+    log_timestamps: env('PM_LOG_TIMESTAMPS'),
+    access_log: env('PM_ACCESS_LOG'),
+    access_format: env('PM_ACCESS_FORMAT'),
+    logger: env('PM_LOGGER') === 'console' ? console : undefined,
     listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
   });
   await pm.manage();

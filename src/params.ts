@@ -1,6 +1,8 @@
 // Parameters of a ProcManager, with Perl's names, and their validation.
 // Pure: no process I/O, so every rule is unit-tested in milliseconds.
 
+import { compileAccessFormat, DEFAULT_ACCESS_FORMAT } from './log/access-format';
+import type { Logger } from './log/log';
 import { parseListenSpec } from './socket/address';
 
 /** Where the workers accept connections: see `parseListenSpec` in socket/address.ts. */
@@ -41,6 +43,16 @@ export interface ProcManagerParams {
   max_requests_jitter?: number | string;
   /** A worker whose resident memory passes this is recycled: bytes, or '300M', '1G' (0: never). */
   max_memory?: number | string;
+  /** Where the library's lines go instead of stderr: any object with info, warn and error (pino, console). */
+  logger?: Logger;
+  /** Append the log (the manager's and workers' lines, and the workers' stdout and stderr) to this file. USR1 reopens it. */
+  log_file?: string;
+  /** Begin each log line with an ISO 8601 time. */
+  log_timestamps?: boolean | number | string;
+  /** Append one line per request to this file, in access_format. USR1 reopens it. */
+  access_log?: string;
+  /** The access log's line, with PHP-FPM's access.format tokens (default '%R - %u %t "%m %r" %s'). */
+  access_format?: string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -53,6 +65,8 @@ export const DEFAULT_PARAMS = {
   max_requests: 0,
   max_requests_jitter: 0,
   max_memory: 0,
+  log_timestamps: false,
+  access_format: DEFAULT_ACCESS_FORMAT,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -120,6 +134,25 @@ function positiveInteger(value: unknown, key: string): number {
   return n;
 }
 
+function loggerObject(value: unknown, key: string): Logger | undefined {
+  if (value === undefined || value === null) return undefined;
+  const missing = ['info', 'warn', 'error'].filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
+  if (typeof value !== 'object' || missing.length > 0) {
+    throw new TypeError(`${key} must be an object with info, warn and error methods (pino, console), got ${describe(value)}${typeof value === 'object' ? ` without ${missing.join(', ')}` : ''}`);
+  }
+  return value as Logger;
+}
+
+function accessFormat(value: unknown, key: string): string {
+  const format = nonEmptyString(value, key);
+  try {
+    compileAccessFormat(format);
+  } catch (err) {
+    throw new TypeError(`${key}: ${(err as Error).message}`);
+  }
+  return format;
+}
+
 const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 /** A size in bytes: a number, or a string such as '300M', '1G', '512K' (binary units, as PHP's). */
@@ -162,6 +195,11 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   max_requests: nonNegativeInteger,
   max_requests_jitter: nonNegativeInteger,
   max_memory: byteSize,
+  logger: loggerObject,
+  log_file: optionalPath,
+  log_timestamps: flag,
+  access_log: optionalPath,
+  access_format: accessFormat,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -193,6 +231,19 @@ export function validateParams(params: object | undefined): Record<string, unkno
   return out;
 }
 
+/**
+ * The rules that join two parameters, checked once all are known (after the defaults are merged).
+ * Throws naming both.
+ */
+export function checkParamCombinations(params: Record<string, unknown>): void {
+  if (params.logger && params.log_file) {
+    throw new TypeError('logger and log_file exclude each other: a logger writes where it is configured to');
+  }
+  if (params.logger && params.log_timestamps) {
+    throw new TypeError('logger and log_timestamps exclude each other: a logger stamps its own lines');
+  }
+}
+
 /** What other process managers call our parameters (gunicorn, PHP-FPM, PM2, unicorn, Puma). */
 const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   workers: 'n_processes',
@@ -212,6 +263,11 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   title: 'pm_title',
   bind: 'listen',
   socket: 'listen',
+  error_log: 'log_file',
+  errorlog: 'log_file',
+  accesslog: 'access_log',
+  access_log_format: 'access_format',
+  access_logformat: 'access_format',
 };
 
 /** The known parameter that `key` most likely misspells, or that another manager calls `key`, if any. */

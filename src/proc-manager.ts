@@ -3,8 +3,10 @@
 // drains requests, listen.ts finds the socket.
 
 import cluster from 'node:cluster';
+import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import {
+  describeErrno,
   formatHostPort,
   listenOnInheritedFd,
   listenStandalone,
@@ -16,9 +18,20 @@ import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFa
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
 import { sendToManager } from './pool/messages';
 import { WorkerPool } from './pool/pool';
-import { DEFAULT_PARAMS, type ProcManagerParams, type Role, validateParameter, validateParams, WORKER_TITLE } from './params';
+import { Log, type Logger, type LogLevel } from './log/log';
+import { WorkerOutput } from './log/worker-output';
+import {
+  checkParamCombinations,
+  DEFAULT_PARAMS,
+  type ProcManagerParams,
+  type Role,
+  validateParameter,
+  validateParams,
+  WORKER_TITLE,
+} from './params';
 import { setProcessTitle } from './os/process-title';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
+import { AccessLog } from './worker/access-log';
 import { WorkerLifecycle } from './worker/lifecycle';
 import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
@@ -40,7 +53,10 @@ export interface AttachOptions {
 /** The signals a worker turns into a graceful exit. INT is there so that Ctrl-C in a terminal, which
  * reaches the whole process group, lets requests finish. */
 const WORKER_STOP_SIGNALS = ['TERM', 'HUP', 'INT'] as const;
-const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP'] as const;
+/** USR1 reopens the logs (logrotate), as in PHP-FPM, unicorn and gunicorn; it is forwarded to the workers. */
+const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP', 'USR1'] as const;
+/** How long the manager waits for its last workers' last lines before it exits. */
+const WORKER_OUTPUT_DRAIN_MS = 2_000;
 
 /** The three ways a FastCGI pool gets its socket, for the error when it has none. */
 const HOW_TO_GIVE_A_SOCKET =
@@ -56,11 +72,16 @@ export class ProcManager {
   private pool: WorkerPool | undefined;
   private lifecycle: WorkerLifecycle | undefined;
   private recycle: RecyclePolicy | undefined;
+  private capturedOutput: WorkerOutput | undefined;
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
+  /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
+  private log: Log;
 
   constructor(params?: ProcManagerParams) {
     this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
+    checkParamCombinations(this.params);
+    this.log = new Log({ logger: this.params.logger as Logger | undefined });
   }
 
   // ---- Manager methods ----------------------------------------------------------------------
@@ -72,11 +93,14 @@ export class ProcManager {
    */
   async manage(params?: ProcManagerParams): Promise<boolean> {
     for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
+    checkParamCombinations(this.params);
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
     // Everything that can fail on bad input fails here, before anything forks.
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
+    this.log = this.openLog();
+    if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     const socket = await openManagerSocket(address);
 
     this.pool = new WorkerPool(this, socket);
@@ -151,6 +175,12 @@ export class ProcManager {
           this.worker().stop(`safe exit after SIG${name}`);
         });
       }
+      // Also keeps Node's own USR1 action, which starts the inspector on port 9229, from binding an
+      // address nobody asked for when logrotate signals the pool.
+      process.on('SIGUSR1', () => {
+        this.receivedSignal('USR1', true);
+        this.reopenLogs();
+      });
     }
     this.changeProcessName(WORKER_TITLE);
   }
@@ -219,19 +249,43 @@ export class ProcManager {
     return this.params[key];
   }
 
-  /** Prints `FastCGI: <role> (pid <pid>): <msg>` on stderr. */
+  /**
+   * Logs `FastCGI: <role> (pid <pid>): <msg>`: on stderr (as Perl), in log_file, or to the logger's
+   * info(). warn() and error() write the same line at their levels.
+   */
   notify(msg: string): void {
-    process.stderr.write(`FastCGI: ${this.role} (pid ${process.pid}): ${msg.replace(/\s*$/, '\n')}`);
+    this.logLine('info', msg);
   }
 
   warn(msg: string): void {
-    this.notify(msg);
+    this.logLine('warn', msg);
+  }
+
+  error(msg: string): void {
+    this.logLine('error', msg);
+  }
+
+  /**
+   * USR1: opens log_file and access_log again under their names, after logrotate has renamed them.
+   * In the manager, the workers are sent USR1 too.
+   */
+  reopenLogs(): void {
+    for (const [what, reopen] of [
+      ['log_file', () => this.log.reopen()],
+      ['access_log', () => this.lifecycle?.accessLog?.reopen()],
+    ] as const) {
+      try {
+        reopen();
+      } catch (err) {
+        this.error(`reopen ${what} ${String(this.params[what])}: ${describeFileError(err)}; still writing to the file it had open`);
+      }
+    }
   }
 
   /** Exits with `status` (default 0) after logging `msg`; a manager first KILLs any worker left. */
   exit(msg?: string, status = 0): never {
     this.pool?.killRemaining();
-    if (msg !== undefined) this.warn(msg);
+    if (msg !== undefined) this.logLine(status === 0 ? 'warn' : 'error', msg);
     process.exit(status);
   }
 
@@ -266,6 +320,17 @@ export class ProcManager {
     return this.params.reload_timeout as number;
   }
 
+  /** The workers' stdout and stderr, when they come through the manager's log (log_file or log_timestamps). */
+  get workerOutput(): WorkerOutput | undefined {
+    if (!this.log.takesWorkerOutput) return undefined;
+    return (this.capturedOutput ??= new WorkerOutput((stream, lines) => this.log.writeWorkerLines(stream, lines)));
+  }
+
+  /** Waits (a bounded time) for the last lines of the workers that have exited. */
+  async drainWorkerOutput(): Promise<void> {
+    await this.capturedOutput?.drained(WORKER_OUTPUT_DRAIN_MS);
+  }
+
   get reloadWarmupSeconds(): number {
     return this.params.reload_warmup as number;
   }
@@ -282,6 +347,20 @@ export class ProcManager {
 
   private becomeServer(): true {
     this.parameter('role', 'server');
+    if (cluster.isWorker) {
+      // A worker writes plain lines on its stderr: when the pool has a log_file or timestamps, the
+      // manager reads them from a pipe, stamps them, and writes them whole. Should the manager die,
+      // that pipe breaks; what is then written is lost, but must not become an exception.
+      if (this.params.log_file || this.params.log_timestamps) {
+        for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+      }
+    } else {
+      this.log = this.openLog(); // no manager: this process writes log_file itself
+    }
+    if (this.params.access_log) {
+      this.worker().accessLog = openOrThrow('access_log', this.params.access_log as string, (file) =>
+        new AccessLog(file, this.params.access_format as string, String(this.params.pm_title)));
+    }
     this.handlingInit();
     this.notify('initialized');
     if (cluster.isWorker) {
@@ -296,6 +375,17 @@ export class ProcManager {
     // silently leaving a half-broken worker behind.
     process.on('uncaughtException', (err) => this.worker().uncaughtException(err));
     return true;
+  }
+
+  private logLine(level: LogLevel, msg: string): void {
+    this.log.write(level, `FastCGI: ${this.role} (pid ${process.pid}): ${msg.replace(/\s*$/, '')}`);
+  }
+
+  /** The log of a process that writes its own: log_file, log_timestamps or the logger. */
+  private openLog(): Log {
+    const file = this.params.log_file as string | undefined;
+    return openOrThrow('log_file', file, () =>
+      new Log({ logger: this.params.logger as Logger | undefined, file, timestamps: this.params.log_timestamps as boolean }));
   }
 
   private worker(): WorkerLifecycle {
@@ -338,6 +428,25 @@ export class ProcManager {
       },
     );
   }
+}
+
+/** "ENOENT (no such file or directory)" for a failed open(). */
+function describeFileError(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException).errno;
+  return typeof errno === 'number' ? describeErrno(errno) : String((err as Error).message ?? err);
+}
+
+function openOrThrow<T>(param: string, file: string | undefined, open: (file: string) => T): T {
+  try {
+    return open(file as string);
+  } catch (err) {
+    throw new Error(`${param} ${file}: ${describeFileError(err)}`);
+  }
+}
+
+/** Refuses, before anything forks, a file the workers will not be able to open. */
+function checkAppendable(param: string, file: string): void {
+  openOrThrow(param, file, (f) => fs.closeSync(fs.openSync(f, 'a')));
 }
 
 function describeServerAddress(server: net.Server): string {

@@ -77,9 +77,9 @@ function loadedIn(proc) {
 
 // ---- Pure parts -------------------------------------------------------------------------------
 
-test('flags: one per ProcManager parameter but role, in kebab-case, typed by its validator, with the aliases', () => {
+test('flags: one per ProcManager parameter but role and logger, in kebab-case, typed by its validator, with the aliases', () => {
   const flags = parameterFlags();
-  assert.deepEqual(flags.map((f) => f.param), KNOWN_PARAMS.filter((p) => p !== 'role'));
+  assert.deepEqual(flags.map((f) => f.param), KNOWN_PARAMS.filter((p) => p !== 'role' && p !== 'logger'));
   for (const flag of flags) assert.equal(flag.name, flag.param.replace(/_/g, '-'));
   const byParam = Object.fromEntries(flags.map((f) => [f.param, f]));
   assert.equal(byParam.n_processes.kind, 'number');
@@ -87,6 +87,9 @@ test('flags: one per ProcManager parameter but role, in kebab-case, typed by its
   assert.equal(byParam.no_signals.kind, 'boolean');
   assert.equal(byParam.listen.kind, 'string');
   assert.equal(byParam.pid_fname.kind, 'string');
+  assert.equal(byParam.log_timestamps.kind, 'boolean');
+  assert.equal(byParam.log_file.kind, 'string');
+  assert.equal(byParam.access_format.kind, 'string');
   assert.equal(byParam.n_processes.short, 'n');
   assert.deepEqual(byParam.n_processes.aliases, ['processes']);
   assert.equal(byParam.listen.short, 'l');
@@ -117,6 +120,11 @@ test('command line: flags, aliases, the app and its own arguments; the last flag
   assert.equal(c.app, '-odd.js');
   assert.equal(parseCommandLine(['--check-config', '--config', 'c.json', 'a.js']).action, 'check');
   assert.equal(parseCommandLine(['--check-config', '--config', 'c.json', 'a.js']).configFile, 'c.json');
+  // A switch can be turned off by a later flag (over a config file that turns it on); the last wins.
+  assert.deepEqual(parseCommandLine(['--log-timestamps', '--no-log-timestamps', 'a.js']).flagParams, { log_timestamps: false });
+  assert.deepEqual(parseCommandLine(['--no-log-timestamps', '--log-timestamps', 'a.js']).flagParams, { log_timestamps: true });
+  assert.deepEqual(parseCommandLine(['--no-signals', 'a.js']).flagParams, { no_signals: true });
+  assert.throws(() => parseCommandLine(['--no-no-signals', 'a.js']), /unknown option --no-no-signals/);
   assert.deepEqual(parseCommandLine(['--help']), { action: 'help' });
   assert.deepEqual(parseCommandLine(['--version']), { action: 'version' });
   for (const [argv, message] of [
@@ -145,6 +153,7 @@ test('config: parameter names only, validated; defaults < file < flags', () => {
   assert.equal('role' in merged, false);
   assert.throws(() => checkConfigParams({ workers: 2 }, 'c.json'), /^Error: c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)$|c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)/);
   assert.throws(() => checkConfigParams({ role: 'server' }, 'c.json'), /c\.json: unknown parameter 'role'/);
+  assert.throws(() => checkConfigParams({ logger: console }, 'c.js'), /c\.js: logger is for the library \(new ProcManager\(\{ logger \}\)\); fcgi-pm logs to stderr, or to --log-file/);
   assert.throws(() => checkConfigParams({ die_timeout: -1 }, 'c.json'), /c\.json: die_timeout must not be negative/);
   assert.throws(() => checkConfigParams([1], 'c.json'), /c\.json: must hold an object/);
   assert.deepEqual(decodeWorkerParams(encodeWorkerParams({ n_processes: 2, listen: { fd: 0 } })), { n_processes: 2, listen: { fd: 0 } });
@@ -371,6 +380,52 @@ test('--config: a JSON file and a JS module; flags win over them; --check-config
   const pm = await startCli({ n: 2, flags: ['--config', json, '--title', 'from-flag'] });
   assert.equal(livePids(pm).length, 2);
   assert.equal(fs.readFileSync(`/proc/${pm.pid}/comm`, 'utf8').trim(), 'from-flag');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('--log-file, --log-timestamps, --access-log: the pool\'s lines and the unchanged app\'s own output, stamped, in one file; USR1 reopens both', async () => {
+  const dir = tempDir();
+  const log = path.join(dir, 'pool.log');
+  const access = path.join(dir, 'access.log');
+  const pm = await startCli({ n: 2, flags: ['--log-file', log, '--log-timestamps', '--access-log', access, '--access-format', '%m %r%Q%q %s %p'], waitReady: false });
+  const readLog = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+  assert.ok(await eventually(() => /ready: 2 servers accepting/.test(readLog(log)), 20_000), readLog(log));
+  for (let i = 1; i <= 4; i++) assert.ok((await fcgiRequest(pm.address, { query: `n=${i}` })).ok);
+  fs.renameSync(log, `${log}.1`);
+  fs.renameSync(access, `${access}.1`);
+  pm.kill('SIGUSR1');
+  assert.ok(await eventually(() => /received signal USR1: logs reopened/.test(readLog(log)), 10_000));
+  await sleep(300);
+  assert.ok((await fcgiRequest(pm.address, { query: 'n=5' })).ok);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+  assert.deepEqual(pm.lines, [], 'nothing on stderr');
+
+  const stamped = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+  const all = `${readLog(`${log}.1`)}${readLog(log)}`.split('\n').filter(Boolean);
+  for (const line of all) assert.match(line, stamped);
+  assert.ok(all.some((l) => /Z cli-app: loaded in pid \d+/.test(l)), "the app's own stderr is in the log");
+  for (let i = 1; i <= 4; i++) assert.match(readLog(`${log}.1`), new RegExp(`request started: /\\?n=${i} \\(pid \\d+\\)`));
+  assert.match(readLog(log), /request started: \/\?n=5 \(pid \d+\)/);
+  const accessLines = (file) => readLog(file).split('\n').filter(Boolean);
+  assert.deepEqual(accessLines(`${access}.1`).map((l) => l.replace(/ \d+$/, '')), [1, 2, 3, 4].map((i) => `GET /?n=${i} 200`));
+  assert.match(accessLines(access).join('\n'), /^GET \/\?n=5 200 \d+$/);
+});
+
+test('an ES module app and an ES module config file (export default) run as the CommonJS ones do', async () => {
+  const dir = tempDir();
+  const config = path.join(dir, 'pm.config.mjs');
+  fs.writeFileSync(config, "export default { die_timeout: 7, pm_title: 'esm-pool' };\n");
+  const checked = await runCli(['--check-config', '--config', config, '-l', path.join(dir, 's.sock'), 'app.mjs']);
+  assert.equal(checked.code, 0, checked.stderr);
+  assert.equal(JSON.parse(checked.stdout).die_timeout, 7);
+  const pm = await startCli({ n: 2, app: 'app.mjs', flags: ['--config', config] });
+  assert.equal(loadedIn(pm).length, 2, 'the module ran in both workers');
+  const answer = await fcgiRequest(pm.address, { query: 'esm' });
+  assert.ok(answer.ok, answer.stdout);
+  assert.ok(livePids(pm).includes(pidOf(answer)));
+  assert.equal(fs.readFileSync(`/proc/${pm.pid}/comm`, 'utf8').trim(), 'esm-pool');
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });

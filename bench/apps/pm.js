@@ -10,6 +10,7 @@
 //                                 narrow-patch alternative that docs/worker-path.md weighs
 //   BENCH_MAX_REQUESTS=N ...      passes max_requests: N (each worker recycled after N requests), for
 //                                 builds that know the parameter (the reload-storm phase checks first)
+//   BENCH_ACCESS_LOG=FILE ...     passes access_log: FILE (the logging phase)
 //   BENCH_COUNT_REQUESTS=1 ...    each worker prints `bench-served pid=<pid> requests=<n>` on stderr as
 //                                 it exits (how far past max_requests a recycled worker served)
 const { ProcManager } = require('../..');
@@ -18,6 +19,7 @@ const { createHelloServer, socketArg } = require('./hello-server');
 async function main() {
   const params = { n_processes: Number(process.env.BENCH_WORKERS || 2), listen: socketArg() };
   if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
+  if (process.env.BENCH_ACCESS_LOG) params.access_log = process.env.BENCH_ACCESS_LOG;
   const pm = new ProcManager(params);
   await pm.manage();
   // From here on this is a worker.

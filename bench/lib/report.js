@@ -46,6 +46,7 @@ function renderReport(results) {
   if (phases.recovery) renderRecovery(L, phases.recovery);
   if (phases.crashloop) renderCrashLoop(L, phases.crashloop);
   if (phases.scale) renderScale(L, phases.scale);
+  if (phases.logging) renderLogging(L, phases.logging);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
   return L.join('\n') + '\n';
@@ -274,6 +275,22 @@ function renderScale(L, s) {
   }
   if (s.results.bare) rows.push([label('bare') + ', idle', '1', '–', '–', '–', '–', '–', '–', fmt(s.results.bare.workerRssMiB, 1), fmt(s.results.bare.workerPssMiB, 1)]);
   L.push(table(['backend', 'workers', 'all forked ms', 'all accepting ms', 'first answer ms', 'manager RSS MiB', 'manager idle CPU %', 'pool idle CPU %', 'worker RSS MiB', 'worker PSS MiB'], rows, ['l']));
+  L.push('');
+}
+
+function renderLogging(L, g) {
+  L.push('## Logging: what access_log costs', '');
+  if (g.skipped) {
+    L.push(`Skipped: ${g.skipped}.`, '');
+    return;
+  }
+  L.push(
+    `${label('pm')} with \`access_log\` (the default \`access_format\`) against the same pool without it; the two run back to back in each round. ` +
+      '*Ratio*: req/s with / req/s without, per round. *Lines per request*: access-log lines written over requests answered (1.00 = none lost).',
+  );
+  L.push('');
+  const rows = Object.entries(g.summary).map(([mode, s]) => [mode, range(s.offRps), range(s.onRps), range(s.ratio, 2), med(s.offUsPerReq), med(s.onUsPerReq), med(s.linesPerRequest, 2)]);
+  L.push(table(['mode', 'req/s without', 'req/s with access_log', 'ratio', 'CPU µs/req without', 'CPU µs/req with', 'lines per request'], rows, ['l']));
   L.push('');
 }
 

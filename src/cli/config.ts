@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_PARAMS, KNOWN_PARAMS, likelyMeant, validateParameter } from '../params';
-import { isConfigurable } from './flags';
+import { isConfigurable, NOT_CONFIGURABLE_BECAUSE } from './flags';
 import { UsageError } from './options';
 
 /** Reads a config file: `.json` is parsed; anything else is loaded as a module (CommonJS or ESM). */
@@ -53,6 +53,8 @@ export function checkConfigParams(loaded: unknown, where: string): Record<string
   const params: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(loaded)) {
     if (!isConfigurable(key)) {
+      const because = NOT_CONFIGURABLE_BECAUSE[key];
+      if (because) throw new UsageError(`${where}: ${because}`);
       const meant = likelyMeant(key);
       const hint = meant && isConfigurable(meant) ? ` (did you mean '${meant}'?)` : '';
       throw new UsageError(`${where}: unknown parameter '${key}'${hint}`);

@@ -19,8 +19,17 @@ export interface ParameterFlag {
   description: string;
 }
 
-/** Parameters that are not configuration: `role` is set by manage() itself. */
-const INTERNAL_PARAMS = new Set(['role']);
+/**
+ * Parameters that are not configuration: `role` is set by manage() itself, and a `logger` is an
+ * object in the app's code, which neither a flag nor a JSON file can hold (and which the workers,
+ * each in its own process, could not share).
+ */
+const INTERNAL_PARAMS = new Set(['role', 'logger']);
+
+/** Why a parameter that is not configurable cannot be set in fcgi-pm, when there is more to say. */
+export const NOT_CONFIGURABLE_BECAUSE: Record<string, string> = {
+  logger: 'logger is for the library (new ProcManager({ logger })); fcgi-pm logs to stderr, or to --log-file',
+};
 
 /** The names users know from other tools (gunicorn's --pid, spawn-fcgi's -n, php-fpm's listen). */
 const ALIASES: Record<string, { aliases?: string[]; short?: string }> = {
@@ -44,6 +53,10 @@ const DESCRIPTIONS: Record<string, string> = {
   max_requests: 'recycle a worker after this many requests (default 0: never)',
   max_requests_jitter: "raise each worker's max_requests by a random 0..N (default 0)",
   max_memory: 'recycle a worker whose RSS passes this: bytes, or 300M, 1G (default 0: never)',
+  log_file: "append the log (the pool's lines, the workers' stdout and stderr) here; USR1 reopens it",
+  log_timestamps: 'begin each log line with an ISO 8601 time',
+  access_log: 'append one line per request here, in --access-format; USR1 reopens it',
+  access_format: 'the access log line, with PHP-FPM tokens (default \'%R - %u %t "%m %r" %s\')',
 };
 
 export type Validate = (key: string, value: unknown) => unknown;

@@ -31,24 +31,40 @@ const META_OPTIONS = {
 
 type OptionSpec = { type: 'boolean' | 'string'; short?: string };
 
-/** parseArgs's option table: the meta options, then every parameter flag and its aliases. */
-export function optionTable(flags: readonly ParameterFlag[]): { options: Record<string, OptionSpec>; paramOf: Map<string, ParameterFlag> } {
+/**
+ * parseArgs's option table: the meta options, then every parameter flag and its aliases. A switch
+ * also gets `--no-<name>`, so a flag can turn off what a config file turns on (`--no-log-timestamps`);
+ * `negated` names those. A switch whose name already says no (`--no-signals`) gets none.
+ */
+export function optionTable(flags: readonly ParameterFlag[]): {
+  options: Record<string, OptionSpec>;
+  paramOf: Map<string, ParameterFlag>;
+  negated: Set<string>;
+} {
   const options: Record<string, OptionSpec> = { ...META_OPTIONS };
   const paramOf = new Map<string, ParameterFlag>();
+  const negated = new Set<string>();
+  const add = (name: string, spec: OptionSpec, flag: ParameterFlag) => {
+    if (name in options) throw new Error(`fcgi-pm: the flag --${name} of ${flag.param} is taken`);
+    options[name] = spec;
+    paramOf.set(name, flag);
+  };
   for (const flag of flags) {
     for (const name of [flag.name, ...flag.aliases]) {
-      if (name in options) throw new Error(`fcgi-pm: the flag --${name} of ${flag.param} is taken`);
       const type = flag.kind === 'boolean' ? 'boolean' : 'string';
-      options[name] = name === flag.name && flag.short ? { type, short: flag.short } : { type };
-      paramOf.set(name, flag);
+      add(name, name === flag.name && flag.short ? { type, short: flag.short } : { type }, flag);
+      if (flag.kind === 'boolean' && !name.startsWith('no-')) {
+        add(`no-${name}`, { type: 'boolean' }, flag);
+        negated.add(`no-${name}`);
+      }
     }
   }
-  return { options, paramOf };
+  return { options, paramOf, negated };
 }
 
 /** Parses fcgi-pm's command line; throws UsageError with a one-line message. */
 export function parseCommandLine(argv: readonly string[], flags: readonly ParameterFlag[] = parameterFlags()): Command {
-  const { options, paramOf } = optionTable(flags);
+  const { options, paramOf, negated } = optionTable(flags);
   const split = splitAtApp(argv, options);
   let tokens: ReturnType<typeof parseArgs>['tokens'];
   let values: Record<string, unknown>;
@@ -65,7 +81,7 @@ export function parseCommandLine(argv: readonly string[], flags: readonly Parame
     if (token.kind !== 'option') continue;
     const flag = paramOf.get(token.name);
     if (!flag) continue;
-    const given = flag.kind === 'boolean' ? true : token.value;
+    const given = flag.kind === 'boolean' ? !negated.has(token.name) : token.value;
     try {
       flagParams[flag.param] = validateParameter(flag.param, given);
     } catch (err) {

@@ -3,12 +3,23 @@
 import type { ParameterFlag } from './flags';
 
 const VALUE_NAMES: Record<ParameterFlag['kind'], string> = { boolean: '', number: 'N', string: 'VALUE' };
-const VALUE_NAME_OF: Record<string, string> = { listen: 'ADDRESS', pid_fname: 'FILE', pm_title: 'TITLE', die_timeout: 'SECONDS', start_delay: 'SECONDS' };
+const VALUE_NAME_OF: Record<string, string> = {
+  listen: 'ADDRESS',
+  pid_fname: 'FILE',
+  pm_title: 'TITLE',
+  die_timeout: 'SECONDS',
+  start_delay: 'SECONDS',
+  log_file: 'FILE',
+  access_log: 'FILE',
+  access_format: 'FORMAT',
+  max_memory: 'SIZE',
+};
 
 /** `-n, --n-processes N (also --processes)`. */
 export function flagSynopsis(flag: ParameterFlag): string {
   const value = flag.kind === 'boolean' ? '' : ` ${VALUE_NAME_OF[flag.param] ?? VALUE_NAMES[flag.kind]}`;
-  const names = [flag.short ? `-${flag.short}, ` : '    ', `--${flag.name}${value}`].join('');
+  const negation = flag.kind === 'boolean' && !flag.name.startsWith('no-') ? ` / --no-${flag.name}` : '';
+  const names = [flag.short ? `-${flag.short}, ` : '    ', `--${flag.name}${value}${negation}`].join('');
   return flag.aliases.length ? `${names} (or ${flag.aliases.map((a) => `--${a}`).join(', ')})` : names;
 }
 
@@ -24,7 +35,8 @@ export function usage(flags: readonly ParameterFlag[]): string {
   return `Usage: fcgi-pm [options] [--] app.js [app args]
 
 Runs an unchanged node-fastcgi app (\`fcgi.createServer(handler).listen()\`) in a pool of workers.
-This process is the manager: TERM/INT stop the pool gracefully, HUP replaces every worker.
+This process is the manager: TERM/INT stop the pool gracefully, HUP replaces every worker,
+USR1 reopens the log files.
 
 Options:
 ${rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n')}

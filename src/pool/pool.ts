@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
+import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete } from './plan';
@@ -25,7 +26,11 @@ export interface PoolHost {
   readonly reloadSurge: number;
   readonly reloadTimeoutSeconds: number;
   readonly reloadWarmupSeconds: number;
+  /** Set when the workers' stdout and stderr are to come through the manager's log. */
+  readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
+  reopenLogs(): void;
+  drainWorkerOutput(): Promise<void>;
   removePidFile(): unknown;
   exit(msg?: string, status?: number): never;
   abort(msg?: string, status?: number): never;
@@ -91,7 +96,9 @@ export class WorkerPool {
     // description that every worker's fd 3 shares, so a retiring worker would turn its successors'
     // accept() into a blocking call.
     const stdin = this.socket.fd === 0 ? 'ignore' : 0;
-    cluster.setupPrimary({ stdio: [stdin, 1, 2, this.socket.fd, 'ipc'] });
+    // Through the manager's log, the workers' output comes in pipes; otherwise it is the manager's own.
+    const [stdout, stderr] = this.host.workerOutput ? ['pipe', 'pipe'] : [1, 2];
+    cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'] });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
     cluster.on('message', (worker, message: unknown) => {
@@ -118,6 +125,13 @@ export class WorkerPool {
         if (this.isStopping) return this.host.notify('ignoring signal HUP: shutting down');
         this.host.notify('received signal HUP');
         this.startReload();
+        return;
+      case 'USR1':
+        // logrotate has renamed the logs: each process opens its own files again. The line goes to
+        // the new file, so whoever watches it knows the reopen happened.
+        this.host.reopenLogs();
+        this.host.notify('received signal USR1: logs reopened');
+        for (const pid of this.pids) sendSignal(pid, 'SIGUSR1');
         return;
       default:
         this.host.notify(`ignoring signal ${name}`);
@@ -166,6 +180,7 @@ export class WorkerPool {
       this.retire([...this.handles.values()]);
     }
     while (this.handles.size > 0) await this.wait();
+    await this.host.drainWorkerOutput();
     return this.host.exit(`dying: ${msg}`, status);
   }
 
@@ -229,6 +244,7 @@ export class WorkerPool {
     const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD) });
     const pid = worker.process.pid;
     if (pid === undefined) this.host.abort('fork: no process was created');
+    this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);
     const handle = new WorkerHandle(worker, pid, this.freeSlot(), this.targetGeneration);
     worker.once('online', () => {
       handle.onlineAt = Date.now();

@@ -9,6 +9,7 @@ import type * as net from 'node:net';
 import * as util from 'node:util';
 import cluster from 'node:cluster';
 import { sendToManager } from '../pool/messages';
+import type { AccessLog } from './access-log';
 import type { RecyclePolicy } from './recycle';
 import { WorkerReporter } from './reporter';
 import { answerFailedRequest, type FailedRequest } from './request-errors';
@@ -19,6 +20,7 @@ export interface WorkerHost {
   preDispatch(): void;
   postDispatch(): void;
   warn(msg: string): void;
+  error(msg: string): void;
   exit(msg?: string, status?: number): never;
   /** How long requests in flight may take to finish when the worker must stop on its own (0: no bound). */
   readonly dieTimeoutSeconds: number;
@@ -34,6 +36,8 @@ export class WorkerLifecycle {
   private exitStatus = 0;
   private exiting = false;
   private readonly trackers = new Set<ServerTracker>();
+  /** access_log's writer, when it is on (set by the ProcManager). */
+  accessLog: AccessLog | undefined;
   /** The scoreboard reports to the manager; a process with no manager has none. */
   private readonly reporter: WorkerReporter | undefined;
 
@@ -86,7 +90,7 @@ export class WorkerLifecycle {
   /** A request handler threw, or its promise rejected: that request alone pays for it. */
   requestFailed({ error, req, res }: FailedRequest): void {
     const outcome = answerFailedRequest(req, res);
-    this.host.warn(`request "${req.method ?? '?'} ${req.url ?? '?'}" failed (${outcome}): ${util.inspect(error)}`);
+    this.host.error(`request "${req.method ?? '?'} ${req.url ?? '?'}" failed (${outcome}): ${util.inspect(error)}`);
   }
 
   /**
@@ -97,7 +101,7 @@ export class WorkerLifecycle {
   uncaughtException(error: unknown): void {
     const bound = this.host.dieTimeoutSeconds;
     const already = this.stopping ? ' (already stopping)' : '';
-    this.host.warn(
+    this.host.error(
       `uncaught exception outside any request${already}; no longer accepting, exiting once the requests in flight ` +
         `finish${bound > 0 ? ` (at most ${bound} s)` : ''}: ${util.inspect(error)}`,
     );

@@ -3,6 +3,7 @@
 
 import type * as net from 'node:net';
 import { OBSERVER_LISTENER, workerPathConnection } from '../fastcgi';
+import { AccessLog } from './access-log';
 import { connectionOf, guardRequestHandlers, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
 
 /** What a tracker reports to, and asks of, the worker lifecycle. */
@@ -12,6 +13,8 @@ export interface TrackerLifecycle {
   requestFailed(failure: FailedRequest): void;
   requestBegan(request: object): void;
   requestEnded(request: object): void;
+  /** access_log, when it is on. */
+  readonly accessLog: AccessLog | undefined;
 }
 
 /** Called around each request when the library dispatches (`attach(server, { dispatch: true })`). */
@@ -90,6 +93,8 @@ export class ServerTracker {
   private onRequest(req: RequestLike, res: ResponseLike): void {
     const state = this.stateOf(connectionOf(req));
     state.active++;
+    const accessLog = this.lifecycle.accessLog;
+    const began = accessLog ? AccessLog.now() : 0;
     this.lifecycle.requestBegan(res);
     this.dispatcher?.preDispatch();
     let done = false;
@@ -99,6 +104,7 @@ export class ServerTracker {
       state.active--;
       state.served++;
       this.lifecycle.requestEnded(res);
+      accessLog?.record(req, res, began);
       this.dispatcher?.postDispatch();
       if (this.lifecycle.stopping) setImmediate(() => this.closeIdleConnections());
     };
