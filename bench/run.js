@@ -26,6 +26,8 @@ const { crashLoopPhase } = require('./phases/crashloop');
 const { scalePhase } = require('./phases/scale');
 const { profilePhase } = require('./phases/profile');
 const { loggingPhase, loggingInstances } = require('./phases/logging');
+const { baselinePhase, baselineInstances } = require('./phases/baseline');
+const { timeoutsPhase, timeoutsInstances } = require('./phases/timeouts');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -72,6 +74,14 @@ const PHASES = {
   scale: {
     instances: (ids) => ids.filter((id) => ['pm', 'bare', 'perl', 'php'].includes(id)).map((id) => ({ id, name: `scale-${id}` })),
     run: (ctx, ids, log) => scalePhase(ctx, ids, log),
+  },
+  baseline: {
+    instances: (ids, options) => baselineInstances(ids, options),
+    run: (ctx, ids, log) => baselinePhase(ctx, ids, log),
+  },
+  timeouts: {
+    instances: (ids) => timeoutsInstances(ids),
+    run: (ctx, ids, log) => timeoutsPhase(ctx, ids, log),
   },
   logging: {
     instances: (ids) => loggingInstances(ids),
@@ -131,7 +141,7 @@ async function main() {
   process.once('exit', processes.killAllNow);
 
   try {
-    await ctx.startNginx(options.phases.flatMap((p) => PHASES[p].instances(backendIds)));
+    await ctx.startNginx(options.phases.flatMap((p) => PHASES[p].instances(backendIds, options)));
     for (const phase of options.phases) {
       const t0 = Date.now();
       log(`phase ${phase}`);

@@ -10,7 +10,9 @@
 // PM_RELOAD_WARMUP (1 s), PM_MAX_REQUESTS (0: off),
 // PM_MAX_REQUESTS_JITTER (0), PM_MAX_MEMORY (0: off; bytes or '300M'), PM_LOG_FILE (stderr),
 // PM_LOG_TIMESTAMPS (off), PM_ACCESS_LOG (off), PM_ACCESS_FORMAT ('%R - %u %t "%m %r" %s'),
-// PM_LOGGER=console (the library's lines go to console.info/warn/error), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_LOGGER=console (the library's lines go to console.info/warn/error),
+// PM_REQUEST_TERMINATE_TIMEOUT (0: off), PM_WORKER_TIMEOUT (0: off), PM_REQUEST_SLOWLOG_TIMEOUT (0: off),
+// PM_SLOWLOG (the log), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -36,6 +38,10 @@ async function main() {
     access_log: env('PM_ACCESS_LOG'),
     access_format: env('PM_ACCESS_FORMAT'),
     logger: env('PM_LOGGER') === 'console' ? console : undefined,
+    request_terminate_timeout: env('PM_REQUEST_TERMINATE_TIMEOUT'),
+    worker_timeout: env('PM_WORKER_TIMEOUT'),
+    request_slowlog_timeout: env('PM_REQUEST_SLOWLOG_TIMEOUT'),
+    slowlog: env('PM_SLOWLOG'),
     listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
   });
   await pm.manage();

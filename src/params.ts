@@ -53,6 +53,14 @@ export interface ProcManagerParams {
   access_log?: string;
   /** The access log's line, with PHP-FPM's access.format tokens (default '%R - %u %t "%m %r" %s'). */
   access_format?: string;
+  /** Seconds a request may be in flight before its worker ends it with a 503 (0: no limit; PHP-FPM's name). */
+  request_terminate_timeout?: number | string;
+  /** Seconds without a heartbeat after which the manager KILLs a worker: a blocked event loop (0: off; gunicorn's timeout). */
+  worker_timeout?: number | string;
+  /** Seconds after which a request in flight gets a slow-log entry with the worker's JavaScript stack (0: off). */
+  request_slowlog_timeout?: number | string;
+  /** The slow log's file (default: the log, stderr or log_file). */
+  slowlog?: string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -67,6 +75,9 @@ export const DEFAULT_PARAMS = {
   max_memory: 0,
   log_timestamps: false,
   access_format: DEFAULT_ACCESS_FORMAT,
+  request_terminate_timeout: 0,
+  worker_timeout: 0,
+  request_slowlog_timeout: 0,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -200,6 +211,10 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   log_timestamps: flag,
   access_log: optionalPath,
   access_format: accessFormat,
+  request_terminate_timeout: nonNegativeNumber,
+  worker_timeout: nonNegativeNumber,
+  request_slowlog_timeout: nonNegativeNumber,
+  slowlog: optionalPath,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -239,6 +254,9 @@ export function checkParamCombinations(params: Record<string, unknown>): void {
   if (params.logger && params.log_file) {
     throw new TypeError('logger and log_file exclude each other: a logger writes where it is configured to');
   }
+  if (params.slowlog && !(Number(params.request_slowlog_timeout) > 0)) {
+    throw new TypeError('slowlog needs request_slowlog_timeout: without it no request is ever slow');
+  }
   if (params.logger && params.log_timestamps) {
     throw new TypeError('logger and log_timestamps exclude each other: a logger stamps its own lines');
   }
@@ -266,6 +284,10 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   error_log: 'log_file',
   errorlog: 'log_file',
   accesslog: 'access_log',
+  timeout: 'worker_timeout',
+  request_timeout: 'request_terminate_timeout',
+  request_slowlog: 'request_slowlog_timeout',
+  slowlog_timeout: 'request_slowlog_timeout',
   access_log_format: 'access_format',
   access_logformat: 'access_format',
 };

@@ -32,6 +32,7 @@ import {
 import { setProcessTitle } from './os/process-title';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
 import { AccessLog } from './worker/access-log';
+import { SlowLog } from './worker/slowlog';
 import { WorkerLifecycle } from './worker/lifecycle';
 import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
@@ -101,6 +102,7 @@ export class ProcManager {
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
+    if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
     const socket = await openManagerSocket(address);
 
     this.pool = new WorkerPool(this, socket);
@@ -273,6 +275,7 @@ export class ProcManager {
     for (const [what, reopen] of [
       ['log_file', () => this.log.reopen()],
       ['access_log', () => this.lifecycle?.accessLog?.reopen()],
+      ['slowlog', () => this.lifecycle?.slowlog?.reopen()],
     ] as const) {
       try {
         reopen();
@@ -331,6 +334,14 @@ export class ProcManager {
     await this.capturedOutput?.drained(WORKER_OUTPUT_DRAIN_MS);
   }
 
+  get requestTerminateTimeoutSeconds(): number {
+    return this.params.request_terminate_timeout as number;
+  }
+
+  get workerTimeoutSeconds(): number {
+    return this.params.worker_timeout as number;
+  }
+
   get reloadWarmupSeconds(): number {
     return this.params.reload_warmup as number;
   }
@@ -356,6 +367,15 @@ export class ProcManager {
       }
     } else {
       this.log = this.openLog(); // no manager: this process writes log_file itself
+    }
+    if (Number(this.params.request_slowlog_timeout) > 0) {
+      if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
+      this.worker().slowlog = new SlowLog({
+        timeoutSeconds: this.params.request_slowlog_timeout as number,
+        file: this.params.slowlog as string | undefined,
+        pool: String(this.params.pm_title),
+        warn: (msg) => this.warn(msg),
+      });
     }
     if (this.params.access_log) {
       this.worker().accessLog = openOrThrow('access_log', this.params.access_log as string, (file) =>

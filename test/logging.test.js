@@ -37,8 +37,8 @@ function entry(overrides = {}) {
     uri: '/path/x?a=1&b=2',
     remoteAddr: params.REMOTE_ADDR,
     status: 201,
-    startedAt: new Date(2026, 11, 1, 9, 5, 7),
-    endedAt: new Date(2026, 11, 1, 9, 5, 8),
+    startedAtMs: new Date(2026, 11, 1, 9, 5, 7, 250).getTime(),
+    endedAtMs: new Date(2026, 11, 1, 9, 5, 8, 900).getTime(),
     durationMs: 1234.5678,
     pid: 4321,
     ppid: 1234,
@@ -53,6 +53,13 @@ test("access_format: PHP-FPM's tokens", () => {
   const date = compileAccessFormat('%t %{%Y-%m-%d %H:%M:%S}T')(entry());
   assert.match(date, /^01\/Dec\/2026:09:05:07 [+-]\d{4} 2026-12-01 09:05:08$/);
   assert.equal(DEFAULT_ACCESS_FORMAT, '%R - %u %t "%m %r" %s');
+  // Formatted once per second: a later second gets its own time, the same second the same text.
+  const stamp = compileAccessFormat('%{%H:%M:%S}T');
+  const at = entry().endedAtMs;
+  assert.equal(stamp(entry({ endedAtMs: at })), '09:05:08');
+  assert.equal(stamp(entry({ endedAtMs: at + 50 })), '09:05:08');
+  assert.equal(stamp(entry({ endedAtMs: at + 200 })), '09:05:09');
+  assert.equal(stamp(entry({ endedAtMs: at - 1000 })), '09:05:07');
 });
 
 test('access_format: missing values, no query, and a newline in the URI cannot forge a line', () => {

@@ -11,15 +11,19 @@
 //   BENCH_MAX_REQUESTS=N ...      passes max_requests: N (each worker recycled after N requests), for
 //                                 builds that know the parameter (the reload-storm phase checks first)
 //   BENCH_ACCESS_LOG=FILE ...     passes access_log: FILE (the logging phase)
+//   BENCH_WORKER_TIMEOUT=S, BENCH_SLOWLOG_TIMEOUT=S ...  worker_timeout, request_slowlog_timeout (the timeouts phase)
 //   BENCH_COUNT_REQUESTS=1 ...    each worker prints `bench-served pid=<pid> requests=<n>` on stderr as
 //                                 it exits (how far past max_requests a recycled worker served)
-const { ProcManager } = require('../..');
+// BENCH_LIBRARY=DIR: the library built in DIR instead of this checkout (the baseline phase).
+const { ProcManager } = require(process.env.BENCH_LIBRARY || '../..');
 const { createHelloServer, socketArg } = require('./hello-server');
 
 async function main() {
   const params = { n_processes: Number(process.env.BENCH_WORKERS || 2), listen: socketArg() };
   if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
   if (process.env.BENCH_ACCESS_LOG) params.access_log = process.env.BENCH_ACCESS_LOG;
+  if (process.env.BENCH_WORKER_TIMEOUT) params.worker_timeout = Number(process.env.BENCH_WORKER_TIMEOUT);
+  if (process.env.BENCH_SLOWLOG_TIMEOUT) params.request_slowlog_timeout = Number(process.env.BENCH_SLOWLOG_TIMEOUT);
   const pm = new ProcManager(params);
   await pm.manage();
   // From here on this is a worker.

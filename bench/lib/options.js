@@ -3,7 +3,7 @@
 // --fronts-connections=C, --phases=a,b, --storm-hups=N, ...) or the matching BENCH_* environment
 // variables. Flags win.
 
-const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'logging', 'profile'];
+const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'baseline', 'logging', 'timeouts', 'profile'];
 
 const FULL = {
   duration: 10, // seconds per wrk run
@@ -78,6 +78,7 @@ function parseOptions(argv = process.argv.slice(2), env = process.env) {
     stormHups: num('storm-hups', 'STORM_HUPS', base.stormHups, { integer: true, min: 1 }),
     stormSeconds: num('storm-seconds', 'STORM_SECONDS', base.stormSeconds, { min: 1 }),
     stormLead: base.stormLead,
+    baselineRef: String(pick('baseline-ref', 'BASELINE_REF') ?? '62f111b'),
     maxRequests: num('max-requests', 'MAX_REQUESTS', 1000, { integer: true, min: 1 }),
     crashSeconds: num('crash-seconds', 'CRASH_SECONDS', base.crashSeconds, { min: 1 }),
     scaleWorkers: num('scale-workers', 'SCALE_WORKERS', 64, { integer: true, min: 1 }),

@@ -46,7 +46,9 @@ function renderReport(results) {
   if (phases.recovery) renderRecovery(L, phases.recovery);
   if (phases.crashloop) renderCrashLoop(L, phases.crashloop);
   if (phases.scale) renderScale(L, phases.scale);
+  if (phases.baseline) renderBaseline(L, phases.baseline);
   if (phases.logging) renderLogging(L, phases.logging);
+  if (phases.timeouts) renderTimeouts(L, phases.timeouts);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
   return L.join('\n') + '\n';
@@ -278,6 +280,39 @@ function renderScale(L, s) {
   L.push('');
 }
 
+function renderBaseline(L, b) {
+  L.push('## This build against an earlier one', '');
+  if (b.skipped) {
+    L.push(`Skipped: ${b.skipped}.`, '');
+    return;
+  }
+  L.push(
+    `${label('pm')}: this build against \`${b.ref}\` (${b.commit}), the same bench app on each library, back to back in each round. ` +
+      '*Ratio*: req/s of this build / req/s of the earlier one, per round. CPU µs/req: the pool\'s whole process tree.',
+  );
+  L.push('');
+  const rows = Object.entries(b.summary).map(([mode, s]) => [mode, range(s.aRps), range(s.bRps), range(s.ratio, 2), med(s.aUsPerReq), med(s.bUsPerReq), fmt(s.failed)]);
+  L.push(table(['mode', `req/s ${b.ref}`, 'req/s this build', 'ratio', `CPU µs/req ${b.ref}`, 'CPU µs/req this build', 'failed'], rows, ['l']));
+  L.push('');
+}
+
+function renderTimeouts(L, t) {
+  L.push('## The watchdog and the slow log: what they cost', '');
+  if (t.skipped) {
+    L.push(`Skipped: ${t.skipped}.`, '');
+    return;
+  }
+  L.push(`${label('pm')} with each feature on against the same pool without it, back to back in each round. *Ratio*: req/s with / without, per round. RSS: mean per worker after each run.`, '');
+  const rows = [];
+  for (const c of t.comparisons) {
+    for (const [mode, s] of Object.entries(c.summary)) {
+      rows.push([c.name, mode, range(s.aRps), range(s.bRps), range(s.ratio, 2), med(s.aUsPerReq), med(s.bUsPerReq), med(s.aRssMiB, 1), med(s.bRssMiB, 1), fmt(s.failed)]);
+    }
+  }
+  L.push(table(['feature', 'mode', 'req/s off', 'req/s on', 'ratio', 'CPU µs/req off', 'CPU µs/req on', 'worker RSS MiB off', 'worker RSS MiB on', 'failed'], rows, ['l', 'l']));
+  L.push('');
+}
+
 function renderLogging(L, g) {
   L.push('## Logging: what access_log costs', '');
   if (g.skipped) {
@@ -289,8 +324,8 @@ function renderLogging(L, g) {
       '*Ratio*: req/s with / req/s without, per round. *Lines per request*: access-log lines written over requests answered (1.00 = none lost).',
   );
   L.push('');
-  const rows = Object.entries(g.summary).map(([mode, s]) => [mode, range(s.offRps), range(s.onRps), range(s.ratio, 2), med(s.offUsPerReq), med(s.onUsPerReq), med(s.linesPerRequest, 2)]);
-  L.push(table(['mode', 'req/s without', 'req/s with access_log', 'ratio', 'CPU µs/req without', 'CPU µs/req with', 'lines per request'], rows, ['l']));
+  const rows = Object.entries(g.summary).map(([mode, s]) => [mode, range(s.aRps), range(s.bRps), range(s.ratio, 2), med(s.aUsPerReq), med(s.bUsPerReq), med(s.linesPerRequest, 3), fmt(s.failed)]);
+  L.push(table(['mode', 'req/s without', 'req/s with access_log', 'ratio', 'CPU µs/req without', 'CPU µs/req with', 'lines per request', 'failed'], rows, ['l']));
   L.push('');
 }
 

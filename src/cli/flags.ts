@@ -56,6 +56,10 @@ const DESCRIPTIONS: Record<string, string> = {
   log_file: "append the log (the pool's lines, the workers' stdout and stderr) here; USR1 reopens it",
   log_timestamps: 'begin each log line with an ISO 8601 time',
   access_log: 'append one line per request here, in --access-format; USR1 reopens it',
+  request_terminate_timeout: 'seconds a request may run before its worker ends it with a 503 (default 0: no limit)',
+  worker_timeout: 'KILL a worker whose event loop sends no heartbeat for this many seconds (default 0: off)',
+  request_slowlog_timeout: "log a request still running after this many seconds, with the worker's JavaScript stack (default 0: off)",
+  slowlog: 'the slow log file (default: the log)',
   access_format: 'the access log line, with PHP-FPM tokens (default \'%R - %u %t "%m %r" %s\')',
 };
 

@@ -18,8 +18,9 @@ export interface AccessEntry {
   uri: string;
   remoteAddr: string | undefined;
   status: number;
-  startedAt: Date;
-  endedAt: Date;
+  /** When the request came and when it ended, in ms since the epoch. */
+  startedAtMs: number;
+  endedAtMs: number;
   durationMs: number;
   pid: number;
   ppid: number;
@@ -30,6 +31,9 @@ export interface AccessEntry {
 export const DEFAULT_ACCESS_FORMAT = '%R - %u %t "%m %r" %s';
 
 type Piece = (entry: AccessEntry) => string;
+
+const NEWLINE = /[\r\n]/;
+const NEWLINES = /[\r\n]/g;
 
 const orDash = (value: string | undefined): string => (value === undefined || value === '' ? '-' : value);
 
@@ -56,9 +60,19 @@ function duration(unit: string | undefined): Piece {
   }
 }
 
-function time(argument: string | undefined, which: 'startedAt' | 'endedAt'): Piece {
+function time(argument: string | undefined, which: 'startedAtMs' | 'endedAtMs'): Piece {
   const format = compileStrftime(argument ?? DEFAULT_TIME_FORMAT);
-  return (e) => format(e[which]);
+  // No conversion is finer than a second, so one formatting serves every request of that second.
+  let second = NaN;
+  let text = '';
+  return (e) => {
+    const s = Math.floor(e[which] / 1000);
+    if (s !== second) {
+      second = s;
+      text = format(new Date(s * 1000));
+    }
+    return text;
+  };
 }
 
 function needsName(token: string, argument: string | undefined, what: string): string {
@@ -107,9 +121,9 @@ function piece(token: string, argument: string | undefined): Piece {
     case 's':
       return (e) => String(e.status);
     case 't':
-      return time(argument, 'startedAt');
+      return time(argument, 'startedAtMs');
     case 'T':
-      return time(argument, 'endedAt');
+      return time(argument, 'endedAtMs');
     case 'u':
       return (e) => e.param('REMOTE_USER') ?? ''; // empty, not '-', as PHP-FPM writes it
     case 'C':
@@ -144,6 +158,6 @@ export function compileAccessFormat(format: string): AccessFormatter {
     let line = '';
     for (const p of pieces) line += p(entry);
     // A line is a line: a newline in a URI or header must not start a forged one.
-    return line.replace(/[\r\n]/g, (c) => (c === '\n' ? '\\n' : '\\r'));
+    return NEWLINE.test(line) ? line.replace(NEWLINES, (c) => (c === '\n' ? '\\n' : '\\r')) : line;
   };
 }

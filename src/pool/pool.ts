@@ -9,6 +9,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
@@ -16,6 +17,7 @@ import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete } from './plan';
+import { managerWasSuspended, silentWorkers, watchdogIntervalMs } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
 
 /** What the pool needs from its ProcManager. */
@@ -26,6 +28,8 @@ export interface PoolHost {
   readonly reloadSurge: number;
   readonly reloadTimeoutSeconds: number;
   readonly reloadWarmupSeconds: number;
+  /** worker_timeout: a worker silent this long is killed (0: no watchdog). */
+  readonly workerTimeoutSeconds: number;
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
@@ -61,11 +65,15 @@ export class WorkerPool {
   private reload: Reload | undefined;
   private spawning = false;
   private readyAnnounced = false;
+  /** Workers the watchdog killed, since the pool started. */
+  watchdogKills = 0;
 
   private readonly handlers: Handlers = {
     'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
     'fcgi-pm:report': (handle, report) => handle.applyReport(report),
     'fcgi-pm:recycle': (handle, { reason }) => this.onRecycleAsked(handle, reason),
+    // Hearing from it is what counts (lastHeardAt, set for every message); its count keeps the log right.
+    'fcgi-pm:heartbeat': (handle, { inFlight }) => (handle.inFlight = inFlight),
   };
 
   constructor(
@@ -105,10 +113,12 @@ export class WorkerPool {
       const handle = this.handleOf(worker);
       if (!handle || !isWorkerMessage(message)) return;
       handle.lastMessageAt = Date.now();
+      handle.lastHeardAt = performance.now();
       (this.handlers[message.act] as (h: WorkerHandle, m: WorkerMessage) => void)(handle, message);
     });
     this.host.notify(`listening on ${this.socket.description}`);
     this.events.emit('starting');
+    this.startWatchdog();
     this.maintain();
   }
 
@@ -260,6 +270,34 @@ export class WorkerPool {
     let slot = 0;
     while (taken.has(slot)) slot++;
     return slot;
+  }
+
+  // ---- The watchdog (worker_timeout) ------------------------------------------------------
+
+  private startWatchdog(): void {
+    const timeout = this.host.workerTimeoutSeconds;
+    if (!(timeout > 0)) return;
+    const intervalMs = watchdogIntervalMs(timeout);
+    let lastCheckAt = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      if (managerWasSuspended(lastCheckAt, now, intervalMs)) {
+        // The heartbeats sent meanwhile are still unread in the IPC pipes: look again next round.
+        this.host.notify(`watchdog: this manager did not run for ${((now - lastCheckAt) / 1000).toFixed(1)} s (suspended?); not judging the workers by it`);
+        lastCheckAt = now;
+        return;
+      }
+      lastCheckAt = now;
+      for (const { pid, silentMs } of silentWorkers([...this.handles.values()], now, timeout * 1000)) {
+        const handle = this.handles.get(pid)!;
+        handle.killed = true;
+        this.watchdogKills++;
+        const inFlight = handle.inFlight === 1 ? '1 request' : `${handle.inFlight} requests`;
+        this.host.notify(`server (pid ${pid}) timed out: no heartbeat for ${(silentMs / 1000).toFixed(1)} s, killing (${inFlight} in flight)`);
+        // Signalled directly: worker.kill() disconnects first, which a blocked loop never completes.
+        sendSignal(pid, 'SIGKILL');
+      }
+    }, intervalMs).unref();
   }
 
   // ---- Events from the workers ------------------------------------------------------------

@@ -2,6 +2,7 @@
 // scoreboard figures its reports carry.
 
 import type { Worker } from 'node:cluster';
+import { performance } from 'node:perf_hooks';
 import type { WorkerMessage } from './messages';
 import type { WorkerState, WorkerView } from './plan';
 
@@ -24,7 +25,13 @@ export class WorkerHandle implements WorkerView {
   served = 0;
   oldestRequestStartedAt: number | null = null;
   rss = 0;
+  /** Its requests that got a slow-log entry. */
+  slowRequests = 0;
   lastMessageAt: number | undefined;
+  /** When the manager last heard from it, on the monotonic clock (the watchdog's); its fork until then. */
+  lastHeardAt = performance.now();
+  /** The watchdog sent it KILL. */
+  killed = false;
   healthyTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -55,6 +62,7 @@ export class WorkerHandle implements WorkerView {
     this.served = report.served;
     this.oldestRequestStartedAt = report.oldestRequestStartedAt;
     this.rss = report.rss;
+    this.slowRequests = report.slowRequests;
   }
 }
 

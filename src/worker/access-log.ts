@@ -34,6 +34,8 @@ function sentHeader(res: LoggedResponse, name: string): string | undefined {
 export class AccessLog {
   private readonly file: LogFile;
   private readonly format: AccessFormatter;
+  /** process.ppid asks the kernel each time it is read. */
+  private readonly ppid = process.ppid;
 
   constructor(
     path: string,
@@ -54,7 +56,7 @@ export class AccessLog {
     const req = request as LoggedRequest;
     const res = response as LoggedResponse;
     const durationMs = performance.now() - began;
-    const endedAt = new Date();
+    const endedAtMs = Date.now();
     const params = req.cgiParams;
     const entry: AccessEntry = {
       param: (name) => (params ? params[name] : process.env[name]),
@@ -64,11 +66,11 @@ export class AccessLog {
       // FastCGI says who the client is in REMOTE_ADDR; the socket's peer is the web server.
       remoteAddr: params ? params.REMOTE_ADDR : req.socket?.remoteAddress,
       status: res.statusCode ?? 0,
-      startedAt: new Date(endedAt.getTime() - durationMs),
-      endedAt,
+      startedAtMs: endedAtMs - durationMs,
+      endedAtMs,
       durationMs,
       pid: process.pid,
-      ppid: process.ppid,
+      ppid: this.ppid,
       pool: this.pool,
     };
     this.file.write(`${this.format(entry)}\n`);

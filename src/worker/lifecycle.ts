@@ -10,9 +10,12 @@ import * as util from 'node:util';
 import cluster from 'node:cluster';
 import { sendToManager } from '../pool/messages';
 import type { AccessLog } from './access-log';
+import type { SlowLog } from './slowlog';
 import type { RecyclePolicy } from './recycle';
 import { WorkerReporter } from './reporter';
-import { answerFailedRequest, type FailedRequest } from './request-errors';
+import { RequestDeadlines } from './request-deadlines';
+import { answerFailedRequest, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
+import { heartbeatIntervalMs } from '../pool/watchdog';
 import { ServerTracker } from './server-tracker';
 
 /** What the worker side needs from its ProcManager. */
@@ -25,6 +28,10 @@ export interface WorkerHost {
   /** How long requests in flight may take to finish when the worker must stop on its own (0: no bound). */
   readonly dieTimeoutSeconds: number;
   readonly recyclePolicy: RecyclePolicy;
+  /** request_terminate_timeout: a request in flight longer is ended (0: never). */
+  readonly requestTerminateTimeoutSeconds: number;
+  /** worker_timeout: the heartbeat's period is a quarter of it (0: no heartbeat). */
+  readonly workerTimeoutSeconds: number;
 }
 
 /** Node's own exit status after an uncaught exception. */
@@ -38,20 +45,53 @@ export class WorkerLifecycle {
   private readonly trackers = new Set<ServerTracker>();
   /** access_log's writer, when it is on (set by the ProcManager). */
   accessLog: AccessLog | undefined;
+  /** request_slowlog_timeout's recorder, when it is on (set by the ProcManager). */
+  slowlog: SlowLog | undefined;
   /** The scoreboard reports to the manager; a process with no manager has none. */
   private readonly reporter: WorkerReporter | undefined;
 
+  private readonly deadlines: RequestDeadlines<RequestLike, ResponseLike> | undefined;
+
   constructor(private readonly host: WorkerHost) {
-    if (cluster.isWorker) this.reporter = new WorkerReporter(sendToManager, host.recyclePolicy);
+    if (cluster.isWorker) {
+      this.reporter = new WorkerReporter(sendToManager, host.recyclePolicy, () => this.slowlog?.slowRequests ?? 0);
+      if (host.workerTimeoutSeconds > 0) this.reporter.startHeartbeat(heartbeatIntervalMs(host.workerTimeoutSeconds));
+    }
+    const terminateAfter = host.requestTerminateTimeoutSeconds;
+    if (terminateAfter > 0) {
+      this.deadlines = new RequestDeadlines(terminateAfter * 1000, (req, res, elapsed) => this.requestTimedOut(req, res, elapsed));
+    }
   }
 
-  /** A request has arrived on one of the servers (`request` stands for it until it ends). */
-  requestBegan(request: object): void {
-    this.reporter?.requestBegan(request);
+  /** A request has arrived on one of the servers; `res` stands for it until it ends. */
+  requestBegan(req: RequestLike, res: ResponseLike): void {
+    this.reporter?.requestBegan(res);
+    this.deadlines?.began(req, res);
+    this.slowlog?.began(req, res);
   }
 
-  requestEnded(request: object): void {
-    this.reporter?.requestEnded(request);
+  requestEnded(res: ResponseLike): void {
+    this.reporter?.requestEnded(res);
+    this.deadlines?.ended(res);
+    this.slowlog?.ended(res);
+  }
+
+  /**
+   * request_terminate_timeout: the request gets a 503 (or, if its response has begun, its connection
+   * is cut, so that the web server does not take a part for the whole), the application hears
+   * 'aborted' and 'close', and its slot is free, so a TERM no longer waits for it.
+   */
+  private requestTimedOut(req: RequestLike, res: ResponseLike, elapsedMs: number): void {
+    this.host.warn(`request "${req.method ?? '?'} ${req.url ?? '?'}" execution timed out (${(elapsedMs / 1000).toFixed(3)} s), terminating`);
+    // The handler may still write: past the end, node:http would emit an 'error' nobody listens to.
+    (res as unknown as NodeJS.EventEmitter).on('error', () => {});
+    answerFailedRequest(req, res, 503);
+    const r = req as RequestLike & { aborted?: boolean; destroyed?: boolean; destroy?(): void; emit?(event: string): boolean };
+    if (!r.destroyed) r.destroy?.(); // emits 'close'
+    if (!r.aborted) {
+      r.aborted = true;
+      r.emit?.('aborted');
+    }
   }
 
   get requestsInFlight(): number {

@@ -22,6 +22,8 @@ export class WorkerReporter {
   constructor(
     private readonly send: (message: WorkerMessage) => void,
     private readonly policy: RecyclePolicy,
+    /** Requests that got a slow-log entry so far (counted by the slow-log thread). */
+    private readonly slowRequests: () => number = () => 0,
   ) {}
 
   requestBegan(request: object): void {
@@ -38,6 +40,14 @@ export class WorkerReporter {
     this.changed();
   }
 
+  /**
+   * worker_timeout: tells the manager every `intervalMs` that the event loop runs. From a timer, so a
+   * blocked loop stops it; unref'd, so it keeps nothing alive.
+   */
+  startHeartbeat(intervalMs: number): void {
+    setInterval(() => this.send({ act: 'fcgi-pm:heartbeat', inFlight: this.startedAt.size }), intervalMs).unref();
+  }
+
   /** Sends the pending report now (the timer does this; a test or a shutdown may too). */
   flush(): void {
     clearTimeout(this.timer);
@@ -51,6 +61,7 @@ export class WorkerReporter {
       served: this.served,
       oldestRequestStartedAt: oldest.done ? null : oldest.value,
       rss: this.rss,
+      slowRequests: this.slowRequests(),
     });
   }
 

@@ -59,20 +59,25 @@ export function guardRequestHandlers(server: net.Server, events: readonly string
   };
 }
 
-/** What became of a request whose handler failed. */
-export type FailedRequestOutcome = 'answered 500' | 'response begun, connection closed' | 'response already complete';
+/** What became of a request whose handler failed, or that timed out. */
+export type FailedRequestOutcome = `answered ${number}` | 'response begun, connection closed' | 'response already complete';
 
-/** Answers a failed request with a plain 500 if nothing was sent yet; else cuts its connection. */
-export function answerFailedRequest(req: RequestLike, res: ResponseLike): FailedRequestOutcome {
+const STATUS_TEXT: Record<number, string> = { 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+/**
+ * Answers a failed request with a plain `status` (500) if nothing was sent yet; else cuts its
+ * connection, so the web server sees an incomplete answer instead of taking it for a whole one.
+ */
+export function answerFailedRequest(req: RequestLike, res: ResponseLike, status = 500): FailedRequestOutcome {
   if (res.writableEnded) return 'response already complete';
   if (res.headersSent) {
     connectionOf(req).destroy();
     return 'response begun, connection closed';
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end('Internal Server Error\n');
-  return 'answered 500';
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(`${STATUS_TEXT[status] ?? 'Error'}\n`);
+  return `answered ${status}`;
 }
 
 /** The client connection a request came on: node-fastcgi's request stream keeps it as `_conn`. */

@@ -11,8 +11,8 @@ export interface TrackerLifecycle {
   readonly stopping: boolean;
   exitIfDrained(): void;
   requestFailed(failure: FailedRequest): void;
-  requestBegan(request: object): void;
-  requestEnded(request: object): void;
+  requestBegan(req: RequestLike, res: ResponseLike): void;
+  requestEnded(res: ResponseLike): void;
   /** access_log, when it is on. */
   readonly accessLog: AccessLog | undefined;
 }
@@ -95,7 +95,7 @@ export class ServerTracker {
     state.active++;
     const accessLog = this.lifecycle.accessLog;
     const began = accessLog ? AccessLog.now() : 0;
-    this.lifecycle.requestBegan(res);
+    this.lifecycle.requestBegan(req, res);
     this.dispatcher?.preDispatch();
     let done = false;
     const finish = () => {
