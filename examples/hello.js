@@ -12,7 +12,8 @@
 // PM_LOG_TIMESTAMPS (off), PM_ACCESS_LOG (off), PM_ACCESS_FORMAT ('%R - %u %t "%m %r" %s'),
 // PM_LOGGER=console (the library's lines go to console.info/warn/error),
 // PM_REQUEST_TERMINATE_TIMEOUT (0: off), PM_WORKER_TIMEOUT (0: off), PM_REQUEST_SLOWLOG_TIMEOUT (0: off),
-// PM_SLOWLOG (the log), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_SLOWLOG (the log), PM_STATUS_PATH (off; e.g. /status), PM_PING_PATH (off; e.g. /ping),
+// PM_PING_RESPONSE (pong), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -42,6 +43,9 @@ async function main() {
     worker_timeout: env('PM_WORKER_TIMEOUT'),
     request_slowlog_timeout: env('PM_REQUEST_SLOWLOG_TIMEOUT'),
     slowlog: env('PM_SLOWLOG'),
+    status_path: env('PM_STATUS_PATH'),
+    ping_path: env('PM_PING_PATH'),
+    ping_response: env('PM_PING_RESPONSE'),
     listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
   });
   await pm.manage();

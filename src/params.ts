@@ -61,6 +61,12 @@ export interface ProcManagerParams {
   request_slowlog_timeout?: number | string;
   /** The slow log's file (default: the log, stderr or log_file). */
   slowlog?: string;
+  /** The pool's status page, matched on SCRIPT_NAME (PHP-FPM's pm.status_path), e.g. '/status'. */
+  status_path?: string;
+  /** The ping page, matched on SCRIPT_NAME (PHP-FPM's ping.path), e.g. '/ping'. */
+  ping_path?: string;
+  /** The ping page's body (default 'pong'). */
+  ping_response?: string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -78,6 +84,7 @@ export const DEFAULT_PARAMS = {
   request_terminate_timeout: 0,
   worker_timeout: 0,
   request_slowlog_timeout: 0,
+  ping_response: 'pong',
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -154,6 +161,14 @@ function loggerObject(value: unknown, key: string): Logger | undefined {
   return value as Logger;
 }
 
+function urlPath(value: unknown, key: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !value.startsWith('/') || /[?#\s]/.test(value)) {
+    throw new TypeError(`${key} must be a path such as '/status' (it is matched on SCRIPT_NAME), got ${describe(value)}`);
+  }
+  return value;
+}
+
 function accessFormat(value: unknown, key: string): string {
   const format = nonEmptyString(value, key);
   try {
@@ -215,6 +230,9 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   worker_timeout: nonNegativeNumber,
   request_slowlog_timeout: nonNegativeNumber,
   slowlog: optionalPath,
+  status_path: urlPath,
+  ping_path: urlPath,
+  ping_response: nonEmptyString,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -257,6 +275,9 @@ export function checkParamCombinations(params: Record<string, unknown>): void {
   if (params.slowlog && !(Number(params.request_slowlog_timeout) > 0)) {
     throw new TypeError('slowlog needs request_slowlog_timeout: without it no request is ever slow');
   }
+  if (params.status_path && params.status_path === params.ping_path) {
+    throw new TypeError(`status_path and ping_path must differ, both are ${String(params.status_path)}`);
+  }
   if (params.logger && params.log_timestamps) {
     throw new TypeError('logger and log_timestamps exclude each other: a logger stamps its own lines');
   }
@@ -282,6 +303,7 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   bind: 'listen',
   socket: 'listen',
   error_log: 'log_file',
+  pm_status_path: 'status_path',
   errorlog: 'log_file',
   accesslog: 'access_log',
   timeout: 'worker_timeout',

@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import {
+  DEFAULT_BACKLOG,
   describeErrno,
   formatHostPort,
   listenOnInheritedFd,
@@ -16,7 +17,10 @@ import {
 } from './listen';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
-import { sendToManager } from './pool/messages';
+import { isManagerMessage, sendToManager } from './pool/messages';
+import { StatusClient } from './status/client';
+import { StatusCollector } from './status/collect';
+import { builtinResponder } from './status/responder';
 import { WorkerPool } from './pool/pool';
 import { Log, type Logger, type LogLevel } from './log/log';
 import { WorkerOutput } from './log/worker-output';
@@ -54,8 +58,9 @@ export interface AttachOptions {
 /** The signals a worker turns into a graceful exit. INT is there so that Ctrl-C in a terminal, which
  * reaches the whole process group, lets requests finish. */
 const WORKER_STOP_SIGNALS = ['TERM', 'HUP', 'INT'] as const;
-/** USR1 reopens the logs (logrotate), as in PHP-FPM, unicorn and gunicorn; it is forwarded to the workers. */
-const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP', 'USR1'] as const;
+/** USR1 reopens the logs (logrotate), as in PHP-FPM, unicorn and gunicorn; it is forwarded to the workers.
+ * TTIN and TTOU add and remove a worker, as in gunicorn and unicorn. */
+const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP', 'USR1', 'TTIN', 'TTOU'] as const;
 /** How long the manager waits for its last workers' last lines before it exits. */
 const WORKER_OUTPUT_DRAIN_MS = 2_000;
 
@@ -106,6 +111,9 @@ export class ProcManager {
     const socket = await openManagerSocket(address);
 
     this.pool = new WorkerPool(this, socket);
+    // status_path's figures: the scoreboard, and the socket's listen queue.
+    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), processManager: 'static', configuredBacklog: DEFAULT_BACKLOG });
+    this.pool.setStatusSource((board) => collector.snapshot(board));
     reportReadinessToStartServer(this.pool);
     this.parameter('role', 'manager');
     this.managingInit();
@@ -367,6 +375,19 @@ export class ProcManager {
       }
     } else {
       this.log = this.openLog(); // no manager: this process writes log_file itself
+    }
+    if (this.params.status_path || this.params.ping_path) {
+      // The manager answers a status request with every worker's fresh report: each one listens.
+      const status = new StatusClient();
+      if (cluster.isWorker) {
+        process.on('message', (message: unknown) => {
+          if (!isManagerMessage(message)) return;
+          if (message.act === 'fcgi-pm:status') status.answered(message);
+          else this.worker().reportNow();
+        });
+      }
+      const paths = { statusPath: this.params.status_path as string | undefined, pingPath: this.params.ping_path as string | undefined, pingResponse: String(this.params.ping_response) };
+      this.worker().builtin = builtinResponder(paths, () => status.ask());
     }
     if (Number(this.params.request_slowlog_timeout) > 0) {
       if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);

@@ -4,12 +4,12 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { planPool, reloadComplete, nextPoolState, canSpawn } = require('../dist/pool/plan');
+const { planPool, reloadComplete, nextPoolState, canSpawn, resizedWorkers } = require('../dist/pool/plan');
 const { requestLimit, recycleReason } = require('../dist/worker/recycle');
 const { validateParameter, validateParams } = require('../dist/params');
 
 let nextPid = 100;
-const worker = (generation, state, extra = {}) => ({ pid: nextPid++, generation, state, recycle: false, warm: state === 'accepting', forkedAt: nextPid, ...extra });
+const worker = (generation, state, extra = {}) => ({ pid: nextPid, slot: nextPid++, generation, state, recycle: false, warm: state === 'accepting', forkedAt: nextPid, ...extra });
 
 test('plan: an empty pool forks n_processes; a full one does nothing', () => {
   assert.deepEqual(planPool([], { workers: 4, surge: 4, generation: 1 }), { spawn: 4, retire: [] });
@@ -120,4 +120,15 @@ test('parameters: reload and recycling parameters are validated; sizes take unit
   assert.throws(() => validateParameter('max_requests_jitter', -1), RangeError);
   assert.throws(() => validateParams({ max_requests_per_child: 100 }), { message: /did you mean 'max_requests'/ });
   assert.throws(() => validateParams({ max_memory_restart: '300M' }), { message: /did you mean 'max_memory'/ });
+});
+
+test('plan: TTIN and TTOU move the count by one, never below one; TTOU retires the highest slot, an unready worker first', () => {
+  assert.equal(resizedWorkers(4, 'TTIN'), 5);
+  assert.equal(resizedWorkers(4, 'TTOU'), 3);
+  assert.equal(resizedWorkers(1, 'TTOU'), 1);
+  const pool = [worker(1, 'accepting', { slot: 0 }), worker(1, 'accepting', { slot: 2 }), worker(1, 'accepting', { slot: 1 })];
+  assert.deepEqual(planPool(pool, { workers: 2, surge: 2, generation: 1 }), { spawn: 0, retire: [pool[1].pid] }, 'slot 2 goes');
+  const withStarting = [...pool.slice(0, 2), worker(1, 'starting', { slot: 1 })];
+  assert.deepEqual(planPool(withStarting, { workers: 2, surge: 2, generation: 1 }).retire, [withStarting[2].pid], 'one that serves nothing yet goes first');
+  assert.deepEqual(planPool(pool, { workers: 4, surge: 4, generation: 1 }), { spawn: 1, retire: [] }, 'TTIN: one more');
 });

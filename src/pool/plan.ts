@@ -18,6 +18,8 @@ export type WorkerState =
 /** What the plan needs to know of one worker. */
 export interface WorkerView {
   pid: number;
+  /** Its slot number: the lowest free one when it was forked. */
+  slot: number;
   generation: number;
   state: WorkerState;
   /** It asked to be replaced (max_requests, max_memory). */
@@ -29,7 +31,7 @@ export interface WorkerView {
 }
 
 export interface PoolTarget {
-  /** n_processes */
+  /** n_processes, as TTIN and TTOU have moved it */
   workers: number;
   /** reload_surge: processes allowed beyond `workers` while replacements start */
   surge: number;
@@ -68,9 +70,10 @@ export function planPool(workers: readonly WorkerView[], target: PoolTarget): Po
   const serving = replaceable.filter((w) => w.state === 'accepting').sort(mostUsefulFirst);
   const keep = Math.max(0, target.workers - freshReady);
   const retireServing = serving.slice(keep);
-  // More fresh workers than wanted (after an abandoned reload, say): the newest unready ones go first.
+  // More fresh workers than wanted (TTOU, or after an abandoned reload): unready ones go first, then
+  // the highest slots, so the pool shrinks from the top as gunicorn's and Puma's do.
   const excess = Math.max(0, fresh.length - target.workers);
-  const surplus = [...fresh].sort((a, b) => rank(a) - rank(b) || b.forkedAt - a.forkedAt).slice(0, excess);
+  const surplus = [...fresh].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot || b.forkedAt - a.forkedAt).slice(0, excess);
 
   const roomLeft = target.workers + target.surge - workers.length; // every process not yet reaped counts
   const wanted = Math.max(0, target.workers - fresh.length);
@@ -115,6 +118,11 @@ export function nextPoolState(state: PoolState, event: PoolEvent): PoolState | u
     case 'reload-abandoned':
       return state === 'reloading' ? 'running' : undefined;
   }
+}
+
+/** TTIN and TTOU: one more worker, or one fewer but never fewer than one. */
+export function resizedWorkers(workers: number, signal: 'TTIN' | 'TTOU'): number {
+  return signal === 'TTIN' ? workers + 1 : Math.max(1, workers - 1);
 }
 
 /** New workers are forked except while stopping (PHP-FPM's fpm_pctl_can_spawn_children). */

@@ -15,8 +15,8 @@ import { RespawnBackoff } from '../backoff';
 import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
-import { isWorkerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
-import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete } from './plan';
+import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
+import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
 import { managerWasSuspended, silentWorkers, watchdogIntervalMs } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
 
@@ -39,6 +39,28 @@ export interface PoolHost {
   exit(msg?: string, status?: number): never;
   abort(msg?: string, status?: number): never;
 }
+
+/** What the status page reads of the pool: counters and one record per worker, never the pool itself. */
+export interface Scoreboard {
+  startedAt: number;
+  workers: number;
+  generation: number;
+  reloads: number;
+  recycles: number;
+  watchdogKills: number;
+  /** Requests served by workers that have exited. */
+  servedByExited: number;
+  maxActive: number;
+  quickExits: number;
+  respawnDelayMs: number;
+  handles: readonly WorkerHandle[];
+}
+
+/** Builds the answer to a status request (the status module, wired in by the ProcManager). */
+export type StatusSource = (scoreboard: Scoreboard) => Promise<unknown> | unknown;
+
+/** How long a status request waits for the workers' fresh reports; a blocked worker's last one stands. */
+const STATUS_REPORT_WAIT_MS = 200;
 
 /** What integrations (start_server's readiness, later systemd) can follow. */
 export type PoolLifecycleEvent = 'starting' | 'ready' | 'reloading' | 'reloaded' | 'reload-abandoned' | 'stopping';
@@ -67,19 +89,37 @@ export class WorkerPool {
   private readyAnnounced = false;
   /** Workers the watchdog killed, since the pool started. */
   watchdogKills = 0;
+  /** How many workers the pool keeps: n_processes, moved by TTIN and TTOU. */
+  private desiredWorkers: number;
+  private readonly startedAt = Date.now();
+  private reloads = 0;
+  private recycles = 0;
+  private servedByExited = 0;
+  private maxActive = 0;
+  private statusSource: StatusSource | undefined;
+  /** Resolved as each worker's report arrives (a status request waits for them). */
+  private reportWaiters: (() => void)[] = [];
 
   private readonly handlers: Handlers = {
     'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
-    'fcgi-pm:report': (handle, report) => handle.applyReport(report),
+    'fcgi-pm:report': (handle, report) => this.onReport(handle, report),
     'fcgi-pm:recycle': (handle, { reason }) => this.onRecycleAsked(handle, reason),
     // Hearing from it is what counts (lastHeardAt, set for every message); its count keeps the log right.
     'fcgi-pm:heartbeat': (handle, { inFlight }) => (handle.inFlight = inFlight),
+    'fcgi-pm:status-request': (handle, { id }) => void this.answerStatus(handle, id),
   };
 
   constructor(
     private readonly host: PoolHost,
     private readonly socket: ManagerSocket,
-  ) {}
+  ) {
+    this.desiredWorkers = host.nProcesses;
+  }
+
+  /** How many workers the pool keeps now. */
+  get workers(): number {
+    return this.desiredWorkers;
+  }
 
   get pids(): number[] {
     return [...this.handles.keys()];
@@ -122,6 +162,27 @@ export class WorkerPool {
     this.maintain();
   }
 
+  /** Where status requests get their answer (status_path); without one they get an error. */
+  setStatusSource(source: StatusSource): void {
+    this.statusSource = source;
+  }
+
+  scoreboard(): Scoreboard {
+    return {
+      startedAt: this.startedAt,
+      workers: this.desiredWorkers,
+      generation: this.targetGeneration,
+      reloads: this.reloads,
+      recycles: this.recycles,
+      watchdogKills: this.watchdogKills,
+      servedByExited: this.servedByExited,
+      maxActive: this.maxActive,
+      quickExits: this.backoff.quickExits,
+      respawnDelayMs: this.backoff.delayMs(),
+      handles: [...this.handles.values()],
+    };
+  }
+
   /** The whole signal table of the manager. */
   handleSignal(name: string): void {
     switch (name) {
@@ -136,6 +197,16 @@ export class WorkerPool {
         this.host.notify('received signal HUP');
         this.startReload();
         return;
+      case 'TTIN':
+      case 'TTOU': {
+        if (this.isStopping) return this.host.notify(`ignoring signal ${name}: shutting down`);
+        const before = this.desiredWorkers;
+        this.desiredWorkers = resizedWorkers(before, name);
+        const count = `${this.desiredWorkers} server${this.desiredWorkers === 1 ? '' : 's'}`;
+        this.host.notify(`received signal ${name}: ${this.desiredWorkers === before ? `already at ${count}` : count}`);
+        this.maintain(); // TTIN forks one; TTOU retires the highest slot, which drains first
+        return;
+      }
       case 'USR1':
         // logrotate has renamed the logs: each process opens its own files again. The line goes to
         // the new file, so whoever watches it knows the reopen happened.
@@ -157,6 +228,7 @@ export class WorkerPool {
     const from = this.reload?.from ?? this.targetGeneration;
     clearTimeout(this.reload?.timer);
     this.newestGeneration++;
+    this.reloads++;
     this.targetGeneration = this.newestGeneration;
     this.transition('reload');
     this.backoff.recordHealthy(); // a fixed release is tried at once, not after a crash loop's delay
@@ -204,7 +276,7 @@ export class WorkerPool {
   // ---- Moving towards the plan ------------------------------------------------------------
 
   private get target(): PoolTarget {
-    return { workers: this.host.nProcesses, surge: this.host.reloadSurge, generation: this.targetGeneration };
+    return { workers: this.desiredWorkers, surge: this.host.reloadSurge, generation: this.targetGeneration };
   }
 
   /** Applies the plan: retires whom it says at once, forks the rest in the spawn loop. */
@@ -245,7 +317,10 @@ export class WorkerPool {
     if (targets.length === 0) return;
     this.host.notify(`sending TERM to PIDs, ${targets.map((h) => h.pid).join(' ')}`);
     for (const handle of targets) {
-      if (handle.recycle) this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`);
+      if (handle.recycle) {
+        this.recycles++;
+        this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`);
+      }
       handle.retire();
     }
   }
@@ -321,12 +396,43 @@ export class WorkerPool {
     if (warmupMs > 0) handle.warmTimer = setTimeout(warmedUp, warmupMs);
     else handle.warm = true;
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
-    if (!this.readyAnnounced && accepting >= this.host.nProcesses) {
+    if (!this.readyAnnounced && accepting >= this.desiredWorkers) {
       this.readyAnnounced = true;
       this.host.notify(`ready: ${accepting} servers accepting`);
       this.events.emit('ready');
     }
     this.maintain();
+  }
+
+  private onReport(handle: WorkerHandle, report: Extract<WorkerMessage, { act: 'fcgi-pm:report' }>): void {
+    handle.applyReport(report);
+    let active = 0;
+    for (const h of this.handles.values()) if (h.inFlight > 0) active++;
+    this.maxActive = Math.max(this.maxActive, active);
+    for (const resolve of this.reportWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * status_path: asks every worker for its report now and waits (at most STATUS_REPORT_WAIT_MS) for
+   * them, so the figures are exact, then sends the asking worker the status source's answer.
+   */
+  private async answerStatus(handle: WorkerHandle, id: number): Promise<void> {
+    const reply = (message: ManagerMessage) => {
+      if (handle.worker.isConnected()) handle.worker.send(message);
+    };
+    if (!this.statusSource) return reply({ act: 'fcgi-pm:status', id, snapshot: null, error: 'no status source' });
+    const asked = [...this.handles.values()].filter((h) => h.worker.isConnected());
+    const before = new Map(asked.map((h) => [h, h.reports]));
+    for (const h of asked) h.worker.send({ act: 'fcgi-pm:report-now' } satisfies ManagerMessage);
+    const deadline = Date.now() + STATUS_REPORT_WAIT_MS;
+    while (asked.some((h) => this.handles.has(h.pid) && h.reports === before.get(h)) && Date.now() < deadline) {
+      await Promise.race([new Promise<void>((resolve) => this.reportWaiters.push(resolve)), sleep(Math.max(1, deadline - Date.now()))]);
+    }
+    try {
+      reply({ act: 'fcgi-pm:status', id, snapshot: await this.statusSource(this.scoreboard()) });
+    } catch (err) {
+      reply({ act: 'fcgi-pm:status', id, snapshot: null, error: (err as Error).message });
+    }
   }
 
   private onRecycleAsked(handle: WorkerHandle, reason: string): void {
@@ -340,6 +446,7 @@ export class WorkerPool {
     const handle = this.handleOf(worker);
     if (!handle) return;
     this.handles.delete(handle.pid);
+    this.servedByExited += handle.served;
     clearTimeout(handle.healthyTimer);
     clearTimeout(handle.warmTimer);
     this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
@@ -361,7 +468,7 @@ export class WorkerPool {
     clearTimeout(this.reload.timer);
     this.reload = undefined;
     this.transition('reload-complete');
-    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${this.host.nProcesses} servers accepting in ${seconds} s`);
+    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${this.desiredWorkers} servers accepting in ${seconds} s`);
     this.events.emit('reloaded');
   }
 

@@ -27,6 +27,7 @@ export class WorkerHandle implements WorkerView {
   rss = 0;
   /** Its requests that got a slow-log entry. */
   slowRequests = 0;
+  lastRequest: Report['lastRequest'] = null;
   lastMessageAt: number | undefined;
   /** When the manager last heard from it, on the monotonic clock (the watchdog's); its fork until then. */
   lastHeardAt = performance.now();
@@ -57,12 +58,17 @@ export class WorkerHandle implements WorkerView {
     this.state = 'exiting';
   }
 
+  /** Reports received: a status request waits for this to move. */
+  reports = 0;
+
   applyReport(report: Report): void {
+    this.reports++;
     this.inFlight = report.inFlight;
     this.served = report.served;
     this.oldestRequestStartedAt = report.oldestRequestStartedAt;
     this.rss = report.rss;
     this.slowRequests = report.slowRequests;
+    this.lastRequest = report.lastRequest;
   }
 }
 

@@ -47,6 +47,8 @@ export class WorkerLifecycle {
   accessLog: AccessLog | undefined;
   /** request_slowlog_timeout's recorder, when it is on (set by the ProcManager). */
   slowlog: SlowLog | undefined;
+  /** status_path and ping_path (set by the ProcManager). */
+  builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
   /** The scoreboard reports to the manager; a process with no manager has none. */
   private readonly reporter: WorkerReporter | undefined;
 
@@ -63,9 +65,14 @@ export class WorkerLifecycle {
     }
   }
 
+  /** The manager asked for a report now (a status request wants exact figures). */
+  reportNow(): void {
+    this.reporter?.flush();
+  }
+
   /** A request has arrived on one of the servers; `res` stands for it until it ends. */
   requestBegan(req: RequestLike, res: ResponseLike): void {
-    this.reporter?.requestBegan(res);
+    this.reporter?.requestBegan(res, req);
     this.deadlines?.began(req, res);
     this.slowlog?.began(req, res);
   }

@@ -18,6 +18,7 @@ export class WorkerReporter {
   private memoryCheckedAt = 0;
   private rss = 0;
   private recycleAsked = false;
+  private lastRequest: object | undefined;
 
   constructor(
     private readonly send: (message: WorkerMessage) => void,
@@ -26,8 +27,10 @@ export class WorkerReporter {
     private readonly slowRequests: () => number = () => 0,
   ) {}
 
-  requestBegan(request: object): void {
+  /** `request` stands for the request until it ends; `req` is kept (the latest only) for the status page. */
+  requestBegan(request: object, req?: object): void {
     this.startedAt.set(request, Date.now());
+    if (req) this.lastRequest = req;
     this.changed();
   }
 
@@ -62,6 +65,7 @@ export class WorkerReporter {
       oldestRequestStartedAt: oldest.done ? null : oldest.value,
       rss: this.rss,
       slowRequests: this.slowRequests(),
+      lastRequest: this.lastRequest ? describeRequest(this.lastRequest) : null,
     });
   }
 
@@ -83,4 +87,17 @@ export class WorkerReporter {
     this.recycleAsked = true;
     this.send({ act: 'fcgi-pm:recycle', reason });
   }
+}
+
+/** The fields of a request that the status page shows (PHP-FPM's request method, uri, ...). */
+function describeRequest(request: object): { method: string; uri: string; contentLength: number; script: string; user: string } {
+  const req = request as { method?: string; url?: string; cgiParams?: Record<string, string>; headers?: Record<string, string | undefined> };
+  const params = req.cgiParams ?? {};
+  return {
+    method: req.method ?? '-',
+    uri: req.url ?? '-',
+    contentLength: Number(params.CONTENT_LENGTH ?? req.headers?.['content-length'] ?? 0) || 0,
+    script: params.SCRIPT_FILENAME || '-',
+    user: params.REMOTE_USER || '-',
+  };
 }

@@ -4,6 +4,7 @@
 // and the worker and its other requests carry on.
 
 import type * as net from 'node:net';
+import { OBSERVER_LISTENER } from '../fastcgi';
 
 /** The part of a request (node:http's, or node-fastcgi's) the worker side uses. */
 export interface RequestLike {
@@ -34,7 +35,13 @@ export interface FailedRequest {
  * but catches what each throws, and what a promise it returns rejects with, and reports it with the
  * request. The server's other events are emitted as before.
  */
-export function guardRequestHandlers(server: net.Server, events: readonly string[], report: (failure: FailedRequest) => void): void {
+export function guardRequestHandlers(
+  server: net.Server,
+  events: readonly string[],
+  report: (failure: FailedRequest) => void,
+  /** A request the library answers itself (status_path, ping_path): the app's listeners are skipped. */
+  builtin?: (req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined,
+): void {
   const emit = server.emit as (this: net.Server, event: string | symbol, ...args: unknown[]) => boolean;
   const reported = new WeakSet<object>();
   const fail = (error: unknown, req: RequestLike, res: ResponseLike) => {
@@ -47,10 +54,20 @@ export function guardRequestHandlers(server: net.Server, events: readonly string
     const listeners = this.rawListeners(event);
     if (listeners.length === 0) return false;
     const [req, res] = args as [RequestLike, ResponseLike];
+    const answer = builtin?.(req);
     for (const listener of listeners) {
+      // The library's own observers (the tracker's bookkeeping) still see a request it answers.
+      if (answer && !(listener as { [OBSERVER_LISTENER]?: boolean })[OBSERVER_LISTENER]) continue;
       try {
         const result: unknown = Reflect.apply(listener, this, args);
         if (isThenable(result)) result.then(undefined, (error: unknown) => fail(error, req, res));
+      } catch (error) {
+        fail(error, req, res);
+      }
+    }
+    if (answer) {
+      try {
+        answer(req, res);
       } catch (error) {
         fail(error, req, res);
       }

@@ -15,6 +15,8 @@ export interface TrackerLifecycle {
   requestEnded(res: ResponseLike): void;
   /** access_log, when it is on. */
   readonly accessLog: AccessLog | undefined;
+  /** status_path and ping_path: the library's own answer to `req`, if it asks for one. */
+  readonly builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
 }
 
 /** Called around each request when the library dispatches (`attach(server, { dispatch: true })`). */
@@ -52,7 +54,7 @@ export class ServerTracker {
       const listener = Object.assign((req: RequestLike, res: ResponseLike) => this.onRequest(req, res), { [OBSERVER_LISTENER]: true });
       server.prependListener(event, listener);
     }
-    guardRequestHandlers(server, REQUEST_EVENTS, (failure) => lifecycle.requestFailed(failure));
+    guardRequestHandlers(server, REQUEST_EVENTS, (failure) => lifecycle.requestFailed(failure), (req) => lifecycle.builtin?.(req));
   }
 
   get openConnections(): number {
