@@ -67,6 +67,10 @@ export interface ProcManagerParams {
   ping_path?: string;
   /** The ping page's body (default 'pong'). */
   ping_response?: string;
+  /** The manager answers status and ping itself over HTTP here: a unix path or a loopback 'host:port'. */
+  status_listen?: string | number;
+  /** Allow status_listen on an address that is not loopback (?full shows request URIs). */
+  status_listen_public?: boolean | number | string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -85,6 +89,7 @@ export const DEFAULT_PARAMS = {
   worker_timeout: 0,
   request_slowlog_timeout: 0,
   ping_response: 'pong',
+  status_listen_public: false,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -169,6 +174,27 @@ function urlPath(value: unknown, key: string): string | undefined {
   return value;
 }
 
+function statusListen(value: unknown, key: string): string | number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new TypeError(`${key} must be a unix socket path or a loopback 'host:port', got ${describe(value)}`);
+  }
+  let address: ReturnType<typeof parseListenSpec>;
+  try {
+    address = parseListenSpec(value);
+  } catch (err) {
+    throw new TypeError((err as Error).message.replace(/^listen/, key));
+  }
+  if (address.kind === 'fd') throw new TypeError(`${key} must be a unix socket path or a loopback 'host:port'`);
+  return value;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false; // every address
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 function accessFormat(value: unknown, key: string): string {
   const format = nonEmptyString(value, key);
   try {
@@ -233,6 +259,8 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   status_path: urlPath,
   ping_path: urlPath,
   ping_response: nonEmptyString,
+  status_listen: statusListen,
+  status_listen_public: flag,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -277,6 +305,15 @@ export function checkParamCombinations(params: Record<string, unknown>): void {
   }
   if (params.status_path && params.status_path === params.ping_path) {
     throw new TypeError(`status_path and ping_path must differ, both are ${String(params.status_path)}`);
+  }
+  if (params.status_listen !== undefined && !params.status_listen_public) {
+    const address = parseListenSpec(params.status_listen as string | number);
+    if (address.kind === 'tcp' && !isLoopbackHost(address.host)) {
+      throw new TypeError(
+        `status_listen ${String(params.status_listen)} is not a loopback address, and ?full shows every request's URI: ` +
+          'use 127.0.0.1:PORT or a unix path, or set status_listen_public to serve it there',
+      );
+    }
   }
   if (params.logger && params.log_timestamps) {
     throw new TypeError('logger and log_timestamps exclude each other: a logger stamps its own lines');

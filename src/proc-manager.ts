@@ -20,7 +20,9 @@ import { reportReadinessToStartServer } from './integrations/start-server-readin
 import { isManagerMessage, sendToManager } from './pool/messages';
 import { StatusClient } from './status/client';
 import { StatusCollector } from './status/collect';
+import { startStatusListener } from './status/http-listener';
 import { builtinResponder } from './status/responder';
+import { parseListenSpec } from './socket/address';
 import { WorkerPool } from './pool/pool';
 import { Log, type Logger, type LogLevel } from './log/log';
 import { WorkerOutput } from './log/worker-output';
@@ -114,6 +116,16 @@ export class ProcManager {
     // status_path's figures: the scoreboard, and the socket's listen queue.
     const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), processManager: 'static', configuredBacklog: DEFAULT_BACKLOG });
     this.pool.setStatusSource((board) => collector.snapshot(board));
+    if (this.params.status_listen !== undefined) {
+      const pool = this.pool;
+      const where = await startStatusListener(parseListenSpec(this.params.status_listen as string | number), {
+        statusPath: (this.params.status_path as string | undefined) ?? '/status',
+        pingPath: (this.params.ping_path as string | undefined) ?? '/ping',
+        pingResponse: String(this.params.ping_response),
+        snapshot: async () => collector.snapshot(await pool.freshScoreboard()),
+      });
+      this.notify(`status and ping over HTTP on ${where} (status_listen)`);
+    }
     reportReadinessToStartServer(this.pool);
     this.parameter('role', 'manager');
     this.managingInit();

@@ -178,3 +178,85 @@ test('listen queue: the connections waiting on a unix socket that nobody accepts
   for (const c of clients) c.destroy();
   fs.closeSync(socket.fd);
 });
+
+// ---- status_listen: the manager's own HTTP listener -------------------------------------------
+
+const http = require('node:http');
+const { freePort } = require('./helpers');
+
+function httpGet(target, urlPath) {
+  return new Promise((resolve, reject) => {
+    const options = typeof target === 'string' ? { socketPath: target, path: urlPath } : { host: '127.0.0.1', port: target, path: urlPath };
+    const req = http.get({ ...options, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+test('status_listen on a unix socket: the manager answers while the only worker is blocked, and counts the connections waiting in the FastCGI socket\'s backlog', { skip: skipWithout(have('ss'), 'ss (iproute2) is not installed') }, async () => {
+  const dir = tempDir();
+  const statusSocket = path.join(dir, 'status.sock');
+  const pm = await startHello({ n: 1, env: { PM_STATUS_LISTEN: statusSocket, PM_PING_PATH: '/ping', PM_LOG_REQUESTS: '1' } });
+  await pm.waitFor(new RegExp(`status and ping over HTTP on unix:${statusSocket.replace(/[.]/g, '\\.')} \\(status_listen\\)`));
+  const idle = JSON.parse((await httpGet(statusSocket, '/status?json&full')).body);
+  assert.equal(idle['total processes'], 1);
+  assert.equal(idle['listen queue'], 0);
+
+  const busy = fcgiRequest(pm.address, { query: 'busy=6', timeoutMs: 30_000 });
+  await pm.waitFor(/request started: \/\?busy=6/);
+  // Three connections that the blocked worker cannot accept.
+  const waiting = await Promise.all([1, 2, 3].map(() => new Promise((resolve) => { const c = net.connect(pm.address, () => resolve(c)); })));
+  const started = Date.now();
+  const ping = await httpGet(statusSocket, '/ping');
+  assert.equal(ping.status, 200);
+  assert.equal(ping.body, 'pong');
+  const during = await httpGet(statusSocket, '/status?json');
+  assert.ok(Date.now() - started < 5_000, 'answered while the worker is still blocked');
+  assert.equal(during.status, 200);
+  const s = JSON.parse(during.body);
+  assert.ok(s['listen queue'] >= 3, `listen queue ${s['listen queue']}`);
+  assert.ok(s['max listen queue'] >= 3);
+  assert.equal(s['listen queue len'], 511);
+  assert.equal((await httpGet(statusSocket, '/nothing')).status, 404);
+  for (const c of waiting) c.destroy();
+  assert.ok((await busy).ok, 'the blocked request completes');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+  assert.ok(!fs.existsSync(statusSocket), 'its socket file is removed at exit');
+});
+
+test('status_listen refuses an address that is not loopback unless status_listen_public is set', async () => {
+  const port = await freePort();
+  const pm = await startHello({ n: 2, waitReady: false, env: { PM_STATUS_LISTEN: `0.0.0.0:${port}` } });
+  const { code } = await pm.exited;
+  assert.equal(code, 2);
+  assert.equal(pm.lines.length, 1, pm.lines.join('\n'));
+  assert.match(pm.lines[0], /status_listen 0\.0\.0\.0:\d+ is not a loopback address, and \?full shows every request's URI: use 127\.0\.0\.1:PORT or a unix path, or set status_listen_public/);
+  assert.throws(() => checkParamCombinations({ status_listen: '[::]:9100' }), /not a loopback address/);
+  assert.doesNotThrow(() => checkParamCombinations({ status_listen: '0.0.0.0:9100', status_listen_public: true }));
+  assert.doesNotThrow(() => checkParamCombinations({ status_listen: 'localhost:9100' }));
+});
+
+const CHROMIUM = ['chromium', 'chromium-browser'].find(have);
+
+test('status_listen ?html renders in headless Chromium with the figures and every worker\'s pid', { skip: skipWithout(CHROMIUM, 'chromium is not installed') }, async () => {
+  const port = await freePort();
+  const pm = await startHello({ n: 2, env: { PM_STATUS_LISTEN: `127.0.0.1:${port}` } });
+  for (let i = 0; i < 3; i++) assert.ok((await fcgiRequest(pm.address)).ok);
+  const profile = tempDir();
+  const dom = execFileSync(CHROMIUM, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${profile}`,
+    '--virtual-time-budget=3000', '--dump-dom', `http://127.0.0.1:${port}/status?html`,
+  ], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  assert.match(dom, /<span id="name">node-fcgi-pm<\/span>/);
+  assert.match(dom, /<td>accepted conn<\/td><td>\d+<\/td>/);
+  assert.match(dom, /<td>total processes<\/td><td>2<\/td>/);
+  const rows = [...dom.matchAll(/<tr class="worker"><td>(\d+)<\/td>/g)].map((m) => Number(m[1])).sort();
+  assert.deepEqual(rows, livePids(pm).sort(), 'one row per worker, with its pid');
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});

@@ -183,6 +183,25 @@ export class WorkerPool {
     };
   }
 
+  /**
+   * The scoreboard after asking every worker for its report now, waiting (at most
+   * STATUS_REPORT_WAIT_MS) for them, so the figures are exact; a blocked worker's last report stands.
+   */
+  async freshScoreboard(): Promise<Scoreboard> {
+    await this.refreshReports();
+    return this.scoreboard();
+  }
+
+  private async refreshReports(): Promise<void> {
+    const asked = [...this.handles.values()].filter((h) => h.worker.isConnected());
+    const before = new Map(asked.map((h) => [h, h.reports]));
+    for (const h of asked) h.worker.send({ act: 'fcgi-pm:report-now' } satisfies ManagerMessage);
+    const deadline = Date.now() + STATUS_REPORT_WAIT_MS;
+    while (asked.some((h) => this.handles.has(h.pid) && h.reports === before.get(h)) && Date.now() < deadline) {
+      await Promise.race([new Promise<void>((resolve) => this.reportWaiters.push(resolve)), sleep(Math.max(1, deadline - Date.now()))]);
+    }
+  }
+
   /** The whole signal table of the manager. */
   handleSignal(name: string): void {
     switch (name) {
@@ -412,22 +431,13 @@ export class WorkerPool {
     for (const resolve of this.reportWaiters.splice(0)) resolve();
   }
 
-  /**
-   * status_path: asks every worker for its report now and waits (at most STATUS_REPORT_WAIT_MS) for
-   * them, so the figures are exact, then sends the asking worker the status source's answer.
-   */
+  /** status_path: the asking worker gets the status source's answer, from fresh reports. */
   private async answerStatus(handle: WorkerHandle, id: number): Promise<void> {
     const reply = (message: ManagerMessage) => {
       if (handle.worker.isConnected()) handle.worker.send(message);
     };
     if (!this.statusSource) return reply({ act: 'fcgi-pm:status', id, snapshot: null, error: 'no status source' });
-    const asked = [...this.handles.values()].filter((h) => h.worker.isConnected());
-    const before = new Map(asked.map((h) => [h, h.reports]));
-    for (const h of asked) h.worker.send({ act: 'fcgi-pm:report-now' } satisfies ManagerMessage);
-    const deadline = Date.now() + STATUS_REPORT_WAIT_MS;
-    while (asked.some((h) => this.handles.has(h.pid) && h.reports === before.get(h)) && Date.now() < deadline) {
-      await Promise.race([new Promise<void>((resolve) => this.reportWaiters.push(resolve)), sleep(Math.max(1, deadline - Date.now()))]);
-    }
+    await this.refreshReports();
     try {
       reply({ act: 'fcgi-pm:status', id, snapshot: await this.statusSource(this.scoreboard()) });
     } catch (err) {
