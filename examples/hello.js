@@ -14,7 +14,8 @@
 // PM_REQUEST_TERMINATE_TIMEOUT (0: off), PM_WORKER_TIMEOUT (0: off), PM_REQUEST_SLOWLOG_TIMEOUT (0: off),
 // PM_SLOWLOG (the log), PM_STATUS_PATH (off; e.g. /status), PM_PING_PATH (off; e.g. /ping),
 // PM_PING_RESPONSE (pong), PM_STATUS_LISTEN (off; a unix path or 127.0.0.1:PORT),
-// PM_STATUS_LISTEN_PUBLIC (off), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_STATUS_LISTEN_PUBLIC (off), PM_PM (static; or dynamic, where PM_N_PROCESSES is the maximum),
+// PM_START_SERVERS, PM_MIN_SPARE_SERVERS, PM_MAX_SPARE_SERVERS, PM_MAX_SPAWN_RATE (32), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -49,6 +50,11 @@ async function main() {
     ping_response: env('PM_PING_RESPONSE'),
     status_listen: env('PM_STATUS_LISTEN'),
     status_listen_public: env('PM_STATUS_LISTEN_PUBLIC'),
+    pm: env('PM_PM'),
+    start_servers: env('PM_START_SERVERS'),
+    min_spare_servers: env('PM_MIN_SPARE_SERVERS'),
+    max_spare_servers: env('PM_MAX_SPARE_SERVERS'),
+    max_spawn_rate: env('PM_MAX_SPAWN_RATE'),
     listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
   });
   await pm.manage();

@@ -71,6 +71,16 @@ export interface ProcManagerParams {
   status_listen?: string | number;
   /** Allow status_listen on an address that is not loopback (?full shows request URIs). */
   status_listen_public?: boolean | number | string;
+  /** How the pool is sized (PHP-FPM's pm): 'static' (n_processes workers), 'dynamic' (n_processes is the maximum). */
+  pm?: 'static' | 'dynamic' | 'ondemand';
+  /** pm = dynamic: workers at start (default min_spare_servers + (max_spare_servers - min_spare_servers) / 2). */
+  start_servers?: number | string;
+  /** pm = dynamic: fewer idle workers than this and more are started. */
+  min_spare_servers?: number | string;
+  /** pm = dynamic: more idle workers than this and one retires each second. */
+  max_spare_servers?: number | string;
+  /** pm = dynamic: the most workers started in one second (default 32). */
+  max_spawn_rate?: number | string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -90,6 +100,8 @@ export const DEFAULT_PARAMS = {
   request_slowlog_timeout: 0,
   ping_response: 'pong',
   status_listen_public: false,
+  pm: 'static',
+  max_spawn_rate: 32,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -195,6 +207,12 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+function processManagerMode(value: unknown, key: string): 'static' | 'dynamic' | 'ondemand' {
+  if (value === 'static' || value === 'dynamic') return value;
+  if (value === 'ondemand') throw new TypeError(`${key} = ondemand is not supported yet (the manager cannot watch its socket for a waiting connection without accepting it); use 'static' or 'dynamic'`);
+  throw new TypeError(`${key} must be 'static' or 'dynamic', got ${describe(value)}`);
+}
+
 function accessFormat(value: unknown, key: string): string {
   const format = nonEmptyString(value, key);
   try {
@@ -261,6 +279,11 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   ping_response: nonEmptyString,
   status_listen: statusListen,
   status_listen_public: flag,
+  pm: processManagerMode,
+  start_servers: positiveInteger,
+  min_spare_servers: positiveInteger,
+  max_spare_servers: positiveInteger,
+  max_spawn_rate: positiveInteger,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -341,6 +364,10 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   socket: 'listen',
   error_log: 'log_file',
   pm_status_path: 'status_path',
+  pm_start_servers: 'start_servers',
+  pm_min_spare_servers: 'min_spare_servers',
+  pm_max_spare_servers: 'max_spare_servers',
+  pm_max_spawn_rate: 'max_spawn_rate',
   errorlog: 'log_file',
   accesslog: 'access_log',
   timeout: 'worker_timeout',

@@ -24,6 +24,7 @@ import { startStatusListener } from './status/http-listener';
 import { builtinResponder } from './status/responder';
 import { parseListenSpec } from './socket/address';
 import { WorkerPool } from './pool/pool';
+import { poolSizing, type PoolSizing } from './pool/scaling';
 import { Log, type Logger, type LogLevel } from './log/log';
 import { WorkerOutput } from './log/worker-output';
 import {
@@ -81,6 +82,7 @@ export class ProcManager {
   private lifecycle: WorkerLifecycle | undefined;
   private recycle: RecyclePolicy | undefined;
   private capturedOutput: WorkerOutput | undefined;
+  private sizingOfPool: PoolSizing = { mode: 'static' };
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
@@ -107,6 +109,7 @@ export class ProcManager {
     // Everything that can fail on bad input fails here, before anything forks.
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
+    this.sizingOfPool = poolSizing(this.params);
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
@@ -114,7 +117,7 @@ export class ProcManager {
 
     this.pool = new WorkerPool(this, socket);
     // status_path's figures: the scoreboard, and the socket's listen queue.
-    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), processManager: 'static', configuredBacklog: DEFAULT_BACKLOG });
+    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: DEFAULT_BACKLOG });
     this.pool.setStatusSource((board) => collector.snapshot(board));
     if (this.params.status_listen !== undefined) {
       const pool = this.pool;
@@ -352,6 +355,11 @@ export class ProcManager {
   /** Waits (a bounded time) for the last lines of the workers that have exited. */
   async drainWorkerOutput(): Promise<void> {
     await this.capturedOutput?.drained(WORKER_OUTPUT_DRAIN_MS);
+  }
+
+  /** pm: static, or dynamic with its limits (known once manage() has checked them). */
+  get sizing(): PoolSizing {
+    return this.sizingOfPool;
   }
 
   get requestTerminateTimeoutSeconds(): number {

@@ -38,7 +38,7 @@ function handle(extra) {
   return { pid: 10, slot: 0, generation: 1, state: 'accepting', forkedAt: 1_000_000, inFlight: 0, served: 0, oldestRequestStartedAt: null, rss: 0, slowRequests: 0, lastRequest: null, ...extra };
 }
 
-const board = (handles, extra = {}) => ({ startedAt: 1_000_000, workers: 3, generation: 2, reloads: 1, recycles: 4, watchdogKills: 1, servedByExited: 100, maxActive: 1, quickExits: 0, respawnDelayMs: 0, handles, ...extra });
+const board = (handles, extra = {}) => ({ startedAt: 1_000_000, workers: 3, processManager: 'static', maxChildren: 3, maxChildrenReached: 0, generation: 2, reloads: 1, recycles: 4, watchdogKills: 1, servedByExited: 100, maxActive: 1, quickExits: 0, respawnDelayMs: 0, handles, ...extra });
 
 test('status: the snapshot counts accepted connections, idle and active workers, and ours', () => {
   const s = collectSnapshot(

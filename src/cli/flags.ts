@@ -60,6 +60,16 @@ const DESCRIPTIONS: Record<string, string> = {
   worker_timeout: 'KILL a worker whose event loop sends no heartbeat for this many seconds (default 0: off)',
   request_slowlog_timeout: "log a request still running after this many seconds, with the worker's JavaScript stack (default 0: off)",
   slowlog: 'the slow log file (default: the log)',
+  status_path: 'the status page, matched on SCRIPT_NAME, e.g. /status (default: off)',
+  ping_path: 'the ping page, matched on SCRIPT_NAME, e.g. /ping (default: off)',
+  ping_response: "the ping page's body (default pong)",
+  status_listen: 'the manager answers status and ping over HTTP here: a unix path or 127.0.0.1:PORT',
+  status_listen_public: 'allow --status-listen on an address that is not loopback',
+  pm: 'static (n_processes workers) or dynamic (n_processes is the maximum)',
+  start_servers: 'pm dynamic: workers at start',
+  min_spare_servers: 'pm dynamic: fewer idle workers than this and more start',
+  max_spare_servers: 'pm dynamic: more idle workers than this and one retires each second',
+  max_spawn_rate: 'pm dynamic: the most workers started in one second (default 32)',
   access_format: 'the access log line, with PHP-FPM tokens (default \'%R - %u %t "%m %r" %s\')',
 };
 

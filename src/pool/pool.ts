@@ -17,6 +17,7 @@ import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
+import { dynamicMaintenance, type PoolSizing } from './scaling';
 import { managerWasSuspended, silentWorkers, watchdogIntervalMs } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
 
@@ -30,6 +31,8 @@ export interface PoolHost {
   readonly reloadWarmupSeconds: number;
   /** worker_timeout: a worker silent this long is killed (0: no watchdog). */
   readonly workerTimeoutSeconds: number;
+  /** pm: static, or dynamic with its limits. */
+  readonly sizing: PoolSizing;
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
@@ -44,6 +47,10 @@ export interface PoolHost {
 export interface Scoreboard {
   startedAt: number;
   workers: number;
+  processManager: PoolSizing['mode'];
+  /** The most workers the pool may have: n_processes (pm.max_children), as TTIN and TTOU moved it. */
+  maxChildren: number;
+  maxChildrenReached: number;
   generation: number;
   reloads: number;
   recycles: number;
@@ -58,6 +65,9 @@ export interface Scoreboard {
 
 /** Builds the answer to a status request (the status module, wired in by the ProcManager). */
 export type StatusSource = (scoreboard: Scoreboard) => Promise<unknown> | unknown;
+
+/** pm = dynamic's maintenance runs this often, as PHP-FPM's does. */
+const DYNAMIC_ROUND_MS = 1_000;
 
 /** How long a status request waits for the workers' fresh reports; a blocked worker's last one stands. */
 const STATUS_REPORT_WAIT_MS = 200;
@@ -97,6 +107,11 @@ export class WorkerPool {
   private servedByExited = 0;
   private maxActive = 0;
   private statusSource: StatusSource | undefined;
+  /** pm = dynamic: the maximum (TTIN and TTOU move it), this round's spawn rate, and the warnings. */
+  private maxChildren: number;
+  private spawnRate = 1;
+  private maxChildrenReached = 0;
+  private maxChildrenWarned = false;
   /** Resolved as each worker's report arrives (a status request waits for them). */
   private reportWaiters: (() => void)[] = [];
 
@@ -113,7 +128,8 @@ export class WorkerPool {
     private readonly host: PoolHost,
     private readonly socket: ManagerSocket,
   ) {
-    this.desiredWorkers = host.nProcesses;
+    this.maxChildren = host.nProcesses;
+    this.desiredWorkers = host.sizing.mode === 'dynamic' ? host.sizing.startServers : host.nProcesses;
   }
 
   /** How many workers the pool keeps now. */
@@ -159,6 +175,7 @@ export class WorkerPool {
     this.host.notify(`listening on ${this.socket.description}`);
     this.events.emit('starting');
     this.startWatchdog();
+    if (this.host.sizing.mode === 'dynamic') setInterval(() => this.dynamicRound(), DYNAMIC_ROUND_MS).unref();
     this.maintain();
   }
 
@@ -171,6 +188,9 @@ export class WorkerPool {
     return {
       startedAt: this.startedAt,
       workers: this.desiredWorkers,
+      processManager: this.host.sizing.mode,
+      maxChildren: this.host.sizing.mode === 'dynamic' ? this.maxChildren : this.desiredWorkers,
+      maxChildrenReached: this.maxChildrenReached,
       generation: this.targetGeneration,
       reloads: this.reloads,
       recycles: this.recycles,
@@ -219,6 +239,16 @@ export class WorkerPool {
       case 'TTIN':
       case 'TTOU': {
         if (this.isStopping) return this.host.notify(`ignoring signal ${name}: shutting down`);
+        if (this.host.sizing.mode === 'dynamic') {
+          // A dynamic pool sizes itself: the signals move its maximum (pm.max_children).
+          const before = this.maxChildren;
+          this.maxChildren = Math.max(this.host.sizing.limits.maxSpare, resizedWorkers(before, name));
+          const what = `max_children ${this.maxChildren}`;
+          this.host.notify(`received signal ${name}: ${this.maxChildren === before ? `already at ${what}` : what}`);
+          if (this.desiredWorkers > this.maxChildren) this.desiredWorkers = this.maxChildren;
+          this.maintain();
+          return;
+        }
         const before = this.desiredWorkers;
         this.desiredWorkers = resizedWorkers(before, name);
         const count = `${this.desiredWorkers} server${this.desiredWorkers === 1 ? '' : 's'}`;
@@ -364,6 +394,41 @@ export class WorkerPool {
     let slot = 0;
     while (taken.has(slot)) slot++;
     return slot;
+  }
+
+  // ---- pm = dynamic ----------------------------------------------------------------------
+
+  /** One round of PHP-FPM's idle-server maintenance (scaling.ts decides). Not during a reload. */
+  private dynamicRound(): void {
+    const { sizing } = this.host;
+    if (sizing.mode !== 'dynamic' || this.state !== 'running') return;
+    const live = [...this.handles.values()].filter((h) => !h.retired && (h.state === 'starting' || h.state === 'accepting'));
+    const idle = live.filter((h) => h.state === 'accepting' && h.inFlight === 0);
+    const decision = dynamicMaintenance({ ...sizing.limits, maxChildren: this.maxChildren }, { idle: idle.length, total: live.length, spawnRate: this.spawnRate });
+    this.spawnRate = decision.nextSpawnRate;
+    if (decision.reachedMaxChildren) {
+      if (!this.maxChildrenWarned) {
+        this.maxChildrenWarned = true;
+        this.maxChildrenReached++;
+        this.host.notify(`server reached max_children setting (${this.maxChildren}), consider raising it`);
+      }
+      return;
+    }
+    this.maxChildrenWarned = false;
+    if (decision.retireIdle) {
+      const oldest = idle.sort((a, b) => a.forkedAt - b.forkedAt)[0]!;
+      this.desiredWorkers = live.length - 1;
+      this.retire([oldest]);
+    } else if (decision.spawn > 0) {
+      if (decision.busyWarning) {
+        this.host.notify(
+          `seems busy (you may need to increase start_servers, or min/max_spare_servers), spawning ${decision.spawn} children, ` +
+            `there are ${idle.length} idle, and ${live.length} total children`,
+        );
+      }
+      this.desiredWorkers = live.length + decision.spawn;
+      this.maintain();
+    }
   }
 
   // ---- The watchdog (worker_timeout) ------------------------------------------------------

@@ -67,9 +67,9 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
     activeProcesses: active,
     totalProcesses: processes.length,
     maxActiveProcesses: Math.max(board.maxActive, active),
-    maxChildrenReached: 0,
+    maxChildrenReached: board.maxChildrenReached,
     slowRequests: processes.reduce((n, p) => n + p.slowRequests, 0),
-    maxChildren: board.workers,
+    maxChildren: board.maxChildren,
     requestsInFlight: inFlight,
     generation: board.generation,
     reloads: board.reloads,
@@ -86,12 +86,12 @@ export class StatusCollector {
 
   constructor(
     private readonly socketFd: number,
-    private readonly options: { pool: string; processManager: ProcessManagerKind; configuredBacklog: number },
+    private readonly options: { pool: string; configuredBacklog: number },
   ) {}
 
   async snapshot(board: Scoreboard): Promise<PoolSnapshot> {
     const listenQueue = await readListenQueue(this.socketFd);
-    const snapshot = collectSnapshot(board, { ...this.options, now: Date.now(), listenQueue, maxListenQueue: this.maxListenQueue });
+    const snapshot = collectSnapshot(board, { ...this.options, processManager: board.processManager, now: Date.now(), listenQueue, maxListenQueue: this.maxListenQueue });
     this.maxListenQueue = snapshot.maxListenQueue;
     return snapshot;
   }

@@ -1,0 +1,87 @@
+// pm = dynamic: PHP-FPM's idle-server maintenance (fpm_pctl_perform_idle_server_maintenance), run
+// once a second, as a pure decision. Above max_spare_servers idle workers, one idle worker retires
+// (the oldest); below min_spare_servers, workers are started at a rate that doubles each round in a
+// row (1, 2, 4 ... up to max_spawn_rate) and falls back to 1 once the pool has enough idle ones.
+
+export interface DynamicLimits {
+  /** pm.max_children: n_processes. */
+  maxChildren: number;
+  minSpare: number;
+  maxSpare: number;
+  maxSpawnRate: number;
+}
+
+export interface DynamicCounts {
+  /** Workers accepting with no request in flight. */
+  idle: number;
+  /** Every worker that counts against max_children (starting ones too). */
+  total: number;
+  /** This round's spawn rate (1 in the first round). */
+  spawnRate: number;
+}
+
+export interface DynamicDecision {
+  spawn: number;
+  /** Retire the oldest idle worker. */
+  retireIdle: boolean;
+  nextSpawnRate: number;
+  /** More were wanted than max_children allows (counted, and logged once per episode). */
+  reachedMaxChildren: boolean;
+  /** PHP-FPM's "seems busy" warning, from a spawn rate of 8 on. */
+  busyWarning: boolean;
+}
+
+export function dynamicMaintenance(limits: DynamicLimits, counts: DynamicCounts): DynamicDecision {
+  const none = { spawn: 0, retireIdle: false, reachedMaxChildren: false, busyWarning: false };
+  if (counts.idle > limits.maxSpare) return { ...none, retireIdle: true, nextSpawnRate: 1 };
+  if (counts.idle >= limits.minSpare) return { ...none, nextSpawnRate: 1 };
+  if (counts.total >= limits.maxChildren) return { ...none, reachedMaxChildren: true, nextSpawnRate: counts.spawnRate };
+  const spawn = Math.max(0, Math.min(counts.spawnRate, limits.minSpare - counts.idle, limits.maxChildren - counts.total));
+  return {
+    spawn,
+    retireIdle: false,
+    reachedMaxChildren: false,
+    busyWarning: counts.spawnRate >= 8,
+    nextSpawnRate: Math.min(limits.maxSpawnRate, counts.spawnRate * 2),
+  };
+}
+
+/** PHP-FPM's default start_servers: min_spare + (max_spare - min_spare) / 2. */
+export function defaultStartServers(minSpare: number, maxSpare: number): number {
+  return minSpare + Math.floor((maxSpare - minSpare) / 2);
+}
+
+export type ProcessManagerMode = 'static' | 'dynamic' | 'ondemand';
+
+/** The checks PHP-FPM makes of a dynamic pool's numbers; throws naming them. */
+export function checkDynamicLimits(p: { maxChildren: number; startServers: number; minSpare: number; maxSpare: number }): void {
+  const { maxChildren, startServers, minSpare, maxSpare } = p;
+  if (!(maxChildren >= 1)) throw new RangeError(`pm = dynamic needs n_processes (pm.max_children) of at least 1, got ${maxChildren}`);
+  if (!(minSpare >= 1)) throw new RangeError(`min_spare_servers (${minSpare}) must be at least 1 with pm = dynamic`);
+  if (!(maxSpare >= 1)) throw new RangeError(`max_spare_servers (${maxSpare}) must be at least 1 with pm = dynamic`);
+  if (minSpare > maxChildren || maxSpare > maxChildren) {
+    throw new RangeError(`min_spare_servers (${minSpare}) and max_spare_servers (${maxSpare}) cannot be greater than n_processes (${maxChildren})`);
+  }
+  if (maxSpare < minSpare) throw new RangeError(`max_spare_servers (${maxSpare}) must not be less than min_spare_servers (${minSpare})`);
+  if (startServers < minSpare || startServers > maxSpare) {
+    throw new RangeError(`start_servers (${startServers}) must not be less than min_spare_servers (${minSpare}) and not greater than max_spare_servers (${maxSpare})`);
+  }
+}
+
+export type PoolSizing = { mode: 'static' } | { mode: 'dynamic'; startServers: number; limits: DynamicLimits };
+
+/** The pool's sizing from its parameters (validated one by one already); throws on a bad combination. */
+export function poolSizing(params: Record<string, unknown>): PoolSizing {
+  if (params.pm !== 'dynamic') {
+    for (const key of ['start_servers', 'min_spare_servers', 'max_spare_servers']) {
+      if (params[key] !== undefined) throw new TypeError(`${key} is for pm = dynamic; this pool is pm = ${String(params.pm ?? 'static')}`);
+    }
+    return { mode: 'static' };
+  }
+  const maxChildren = Number(params.n_processes ?? 0);
+  const minSpare = Number(params.min_spare_servers ?? 0);
+  const maxSpare = Number(params.max_spare_servers ?? 0);
+  const startServers = params.start_servers === undefined ? defaultStartServers(minSpare, maxSpare) : Number(params.start_servers);
+  checkDynamicLimits({ maxChildren, startServers, minSpare, maxSpare });
+  return { mode: 'dynamic', startServers, limits: { maxChildren, minSpare, maxSpare, maxSpawnRate: Number(params.max_spawn_rate ?? 32) } };
+}
