@@ -15,7 +15,8 @@
 // PM_SLOWLOG (the log), PM_STATUS_PATH (off; e.g. /status), PM_PING_PATH (off; e.g. /ping),
 // PM_PING_RESPONSE (pong), PM_STATUS_LISTEN (off; a unix path or 127.0.0.1:PORT),
 // PM_STATUS_LISTEN_PUBLIC (off), PM_PM (static; or dynamic, where PM_N_PROCESSES is the maximum),
-// PM_START_SERVERS, PM_MIN_SPARE_SERVERS, PM_MAX_SPARE_SERVERS, PM_MAX_SPAWN_RATE (32), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// PM_START_SERVERS, PM_MIN_SPARE_SERVERS, PM_MAX_SPARE_SERVERS, PM_MAX_SPAWN_RATE (32),
+// PM_PROCESS_IDLE_TIMEOUT (10 s; pm = ondemand), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -55,6 +56,7 @@ async function main() {
     min_spare_servers: env('PM_MIN_SPARE_SERVERS'),
     max_spare_servers: env('PM_MAX_SPARE_SERVERS'),
     max_spawn_rate: env('PM_MAX_SPAWN_RATE'),
+    process_idle_timeout: env('PM_PROCESS_IDLE_TIMEOUT'),
     listen: env('FCGI_LISTEN') ?? '127.0.0.1:9000',
   });
   await pm.manage();

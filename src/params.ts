@@ -71,7 +71,7 @@ export interface ProcManagerParams {
   status_listen?: string | number;
   /** Allow status_listen on an address that is not loopback (?full shows request URIs). */
   status_listen_public?: boolean | number | string;
-  /** How the pool is sized (PHP-FPM's pm): 'static' (n_processes workers), 'dynamic' (n_processes is the maximum). */
+  /** How the pool is sized (PHP-FPM's pm): 'static' (n_processes workers); 'dynamic' and 'ondemand' (n_processes is the maximum). */
   pm?: 'static' | 'dynamic' | 'ondemand';
   /** pm = dynamic: workers at start (default min_spare_servers + (max_spare_servers - min_spare_servers) / 2). */
   start_servers?: number | string;
@@ -81,6 +81,8 @@ export interface ProcManagerParams {
   max_spare_servers?: number | string;
   /** pm = dynamic: the most workers started in one second (default 32). */
   max_spawn_rate?: number | string;
+  /** pm = ondemand: seconds a worker may idle before it retires (default 10). */
+  process_idle_timeout?: number | string;
 }
 
 export const DEFAULT_PARAMS = {
@@ -163,6 +165,12 @@ function listenSpec(value: unknown, key: string): ListenSpec | undefined {
   return spec;
 }
 
+function positiveNumber(value: unknown, key: string): number {
+  const n = nonNegativeNumber(value, key);
+  if (n === 0) throw new RangeError(`${key} must be more than 0, got 0`);
+  return n;
+}
+
 function positiveInteger(value: unknown, key: string): number {
   const n = nonNegativeInteger(value, key);
   if (n === 0) throw new RangeError(`${key} must be at least 1, got 0`);
@@ -208,9 +216,8 @@ export function isLoopbackHost(host: string | undefined): boolean {
 }
 
 function processManagerMode(value: unknown, key: string): 'static' | 'dynamic' | 'ondemand' {
-  if (value === 'static' || value === 'dynamic') return value;
-  if (value === 'ondemand') throw new TypeError(`${key} = ondemand is not supported yet (the manager cannot watch its socket for a waiting connection without accepting it); use 'static' or 'dynamic'`);
-  throw new TypeError(`${key} must be 'static' or 'dynamic', got ${describe(value)}`);
+  if (value === 'static' || value === 'dynamic' || value === 'ondemand') return value;
+  throw new TypeError(`${key} must be 'static', 'dynamic' or 'ondemand', got ${describe(value)}`);
 }
 
 function accessFormat(value: unknown, key: string): string {
@@ -284,6 +291,7 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   min_spare_servers: positiveInteger,
   max_spare_servers: positiveInteger,
   max_spawn_rate: positiveInteger,
+  process_idle_timeout: positiveNumber,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -368,6 +376,7 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   pm_min_spare_servers: 'min_spare_servers',
   pm_max_spare_servers: 'max_spare_servers',
   pm_max_spawn_rate: 'max_spawn_rate',
+  pm_process_idle_timeout: 'process_idle_timeout',
   errorlog: 'log_file',
   accesslog: 'access_log',
   timeout: 'worker_timeout',

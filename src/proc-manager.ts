@@ -25,6 +25,7 @@ import { builtinResponder } from './status/responder';
 import { parseListenSpec } from './socket/address';
 import { WorkerPool } from './pool/pool';
 import { poolSizing, type PoolSizing } from './pool/scaling';
+import { canWatchSockets } from './pool/socket-watch';
 import { Log, type Logger, type LogLevel } from './log/log';
 import { WorkerOutput } from './log/worker-output';
 import {
@@ -110,6 +111,9 @@ export class ProcManager {
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.sizingOfPool = poolSizing(this.params);
+    if (this.sizingOfPool.mode === 'ondemand' && !canWatchSockets()) {
+      throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
+    }
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);

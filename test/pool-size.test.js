@@ -4,8 +4,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startHello, livePids, fcgiRequest, eventually, sleep } = require('./helpers');
-const { dynamicMaintenance, poolSizing, defaultStartServers } = require('../dist/pool/scaling');
+const { startHello, livePids, fcgiRequest, eventually, sleep, posixVariants } = require('./helpers');
+const { dynamicMaintenance, ondemandMaintenance, poolSizing, defaultStartServers } = require('../dist/pool/scaling');
 
 /** `loops` cgi-fcgi loops until stopped (each bounded to `maxEach` requests and `maxMs`). */
 function requestLoops(address, { loops = 2, maxEach = 3_000, maxMs = 60_000, query = '' } = {}) {
@@ -108,3 +108,43 @@ test('pm = dynamic grows under a slow concurrent load up to max_children (warnin
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });
+
+test('pm = ondemand, decided apart: the worker idle longest past the timeout retires; one more starts while connections wait', () => {
+  const o = { maxChildren: 3, idleTimeoutMs: 1000 };
+  assert.deepEqual(ondemandMaintenance(o, { now: 5000, total: 2, idleSince: [4500, 3000], queued: 0 }), { spawn: 0, retireIdleIndex: 1 });
+  assert.deepEqual(ondemandMaintenance(o, { now: 5000, total: 2, idleSince: [4500, undefined], queued: 0 }), { spawn: 0, retireIdleIndex: undefined });
+  assert.deepEqual(ondemandMaintenance(o, { now: 5000, total: 2, idleSince: [undefined, undefined], queued: 4 }), { spawn: 1, retireIdleIndex: undefined });
+  assert.deepEqual(ondemandMaintenance(o, { now: 5000, total: 3, idleSince: [undefined, undefined, undefined], queued: 4 }), { spawn: 0, retireIdleIndex: undefined }, 'at max_children');
+  assert.deepEqual(poolSizing({ pm: 'ondemand', n_processes: 4, process_idle_timeout: 2 }), { mode: 'ondemand', maxChildren: 4, idleTimeoutMs: 2000 });
+  assert.throws(() => poolSizing({ pm: 'static', n_processes: 2, process_idle_timeout: 2 }), /process_idle_timeout is for pm = ondemand/);
+});
+
+for (const variant of posixVariants()) {
+  const withPosix = variant.name === 'with posix-node';
+  test(`pm = ondemand ${variant.name}: ${withPosix ? 'no worker at rest; the first request starts one and is answered; it retires after process_idle_timeout' : 'refused before anything forks, naming posix-node'}`, { skip: variant.skip }, async () => {
+    const env = { ...variant.env, PM_PM: 'ondemand', PM_N_PROCESSES: '3', PM_PROCESS_IDLE_TIMEOUT: '1.5' };
+    if (!withPosix) {
+      const pm = await startHello({ n: 3, env, waitReady: false });
+      assert.equal((await pm.exited).code, 2);
+      assert.equal(pm.lines.length, 1, pm.lines.join('\n'));
+      assert.match(pm.lines[0], /pm = ondemand needs posix-node \(its pollSocket watches the socket for a waiting connection without accepting it\)/);
+      return;
+    }
+    const pm = await startHello({ n: 3, env, waitReady: false });
+    await pm.waitFor(/ready: 0 servers accepting \(pm = ondemand\)/);
+    await sleep(500);
+    assert.deepEqual(livePids(pm), [], 'no worker at rest');
+    for (const round of [1, 2]) {
+      const began = Date.now();
+      const answer = await fcgiRequest(pm.address);
+      const took = Date.now() - began;
+      assert.ok(answer.ok, answer.stdout);
+      assert.ok(took < 10_000, `round ${round}: answered in ${took} ms, about one boot time`);
+      assert.equal(livePids(pm).length, 1, 'one worker started for it');
+      assert.ok(await eventually(() => livePids(pm).length === 0, 15_000), `round ${round}: back to no worker after the idle timeout`);
+    }
+    assert.equal(pm.count(/exited with status [1-9]/), 0, 'each worker retired gracefully');
+    pm.kill('SIGTERM');
+    assert.equal((await pm.exited).code, 0);
+  });
+}

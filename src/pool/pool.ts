@@ -17,7 +17,9 @@ import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
-import { dynamicMaintenance, type PoolSizing } from './scaling';
+import { readListenQueue } from '../socket/listen-queue';
+import { dynamicMaintenance, ondemandMaintenance, type PoolSizing } from './scaling';
+import { SocketWatch } from './socket-watch';
 import { managerWasSuspended, silentWorkers, watchdogIntervalMs } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
 
@@ -112,6 +114,8 @@ export class WorkerPool {
   private spawnRate = 1;
   private maxChildrenReached = 0;
   private maxChildrenWarned = false;
+  /** pm = ondemand: wakes the manager when a connection waits and no worker accepts. */
+  private socketWatch: SocketWatch | undefined;
   /** Resolved as each worker's report arrives (a status request waits for them). */
   private reportWaiters: (() => void)[] = [];
 
@@ -120,7 +124,7 @@ export class WorkerPool {
     'fcgi-pm:report': (handle, report) => this.onReport(handle, report),
     'fcgi-pm:recycle': (handle, { reason }) => this.onRecycleAsked(handle, reason),
     // Hearing from it is what counts (lastHeardAt, set for every message); its count keeps the log right.
-    'fcgi-pm:heartbeat': (handle, { inFlight }) => (handle.inFlight = inFlight),
+    'fcgi-pm:heartbeat': (handle, { inFlight }) => handle.setInFlight(inFlight),
     'fcgi-pm:status-request': (handle, { id }) => void this.answerStatus(handle, id),
   };
 
@@ -128,8 +132,9 @@ export class WorkerPool {
     private readonly host: PoolHost,
     private readonly socket: ManagerSocket,
   ) {
-    this.maxChildren = host.nProcesses;
-    this.desiredWorkers = host.sizing.mode === 'dynamic' ? host.sizing.startServers : host.nProcesses;
+    const { sizing } = host;
+    this.maxChildren = sizing.mode === 'ondemand' ? sizing.maxChildren : host.nProcesses;
+    this.desiredWorkers = sizing.mode === 'dynamic' ? sizing.startServers : sizing.mode === 'ondemand' ? 0 : host.nProcesses;
   }
 
   /** How many workers the pool keeps now. */
@@ -176,6 +181,16 @@ export class WorkerPool {
     this.events.emit('starting');
     this.startWatchdog();
     if (this.host.sizing.mode === 'dynamic') setInterval(() => this.dynamicRound(), DYNAMIC_ROUND_MS).unref();
+    if (this.host.sizing.mode === 'ondemand') {
+      this.socketWatch = new SocketWatch(
+        this.socket.fd,
+        () => this.onConnectionWaiting(),
+        (err) => this.host.notify(`pm = ondemand: the socket watch failed (${err.message}); no worker starts on demand any more`),
+      );
+      setInterval(() => void this.ondemandRound(), DYNAMIC_ROUND_MS).unref();
+      // Nobody needs to accept for the pool to be ready: connections wait in the backlog.
+      this.announceReadyIfAccepting();
+    }
     this.maintain();
   }
 
@@ -189,7 +204,7 @@ export class WorkerPool {
       startedAt: this.startedAt,
       workers: this.desiredWorkers,
       processManager: this.host.sizing.mode,
-      maxChildren: this.host.sizing.mode === 'dynamic' ? this.maxChildren : this.desiredWorkers,
+      maxChildren: this.host.sizing.mode === 'static' ? this.desiredWorkers : this.maxChildren,
       maxChildrenReached: this.maxChildrenReached,
       generation: this.targetGeneration,
       reloads: this.reloads,
@@ -239,10 +254,11 @@ export class WorkerPool {
       case 'TTIN':
       case 'TTOU': {
         if (this.isStopping) return this.host.notify(`ignoring signal ${name}: shutting down`);
-        if (this.host.sizing.mode === 'dynamic') {
-          // A dynamic pool sizes itself: the signals move its maximum (pm.max_children).
+        if (this.host.sizing.mode !== 'static') {
+          // A dynamic or ondemand pool sizes itself: the signals move its maximum (pm.max_children).
           const before = this.maxChildren;
-          this.maxChildren = Math.max(this.host.sizing.limits.maxSpare, resizedWorkers(before, name));
+          const floor = this.host.sizing.mode === 'dynamic' ? this.host.sizing.limits.maxSpare : 1;
+          this.maxChildren = Math.max(floor, resizedWorkers(before, name));
           const what = `max_children ${this.maxChildren}`;
           this.host.notify(`received signal ${name}: ${this.maxChildren === before ? `already at ${what}` : what}`);
           if (this.desiredWorkers > this.maxChildren) this.desiredWorkers = this.maxChildren;
@@ -335,6 +351,47 @@ export class WorkerPool {
     this.retire(plan.retire.map((pid) => this.handles.get(pid)!));
     this.finishReloadIfComplete();
     if (plan.spawn > 0) void this.spawnLoop();
+    // pm = ondemand with nobody to accept: the next waiting connection wakes the pool.
+    if (this.socketWatch && this.liveWorkers().length === 0) this.socketWatch.arm();
+  }
+
+  private liveWorkers(): WorkerHandle[] {
+    return [...this.handles.values()].filter((h) => !h.retired && (h.state === 'starting' || h.state === 'accepting'));
+  }
+
+  /** pm = ondemand: a connection waits and no worker accepts: start one. */
+  private onConnectionWaiting(): void {
+    if (!canSpawn(this.state) || this.liveWorkers().length > 0) return;
+    this.desiredWorkers = Math.max(this.desiredWorkers, 1);
+    this.maintain();
+  }
+
+  /** pm = ondemand's round (scaling.ts decides): retire a worker idle too long; add one while connections wait. */
+  private async ondemandRound(): Promise<void> {
+    const { sizing } = this.host;
+    if (sizing.mode !== 'ondemand' || this.state !== 'running') return;
+    const live = this.liveWorkers();
+    if (live.length === 0) return; // the socket watch is armed
+    const queued = (await readListenQueue(this.socket.fd))?.queued ?? 0;
+    const accepting = live.filter((h) => h.state === 'accepting');
+    const decision = ondemandMaintenance(
+      { maxChildren: this.maxChildren, idleTimeoutMs: sizing.idleTimeoutMs },
+      { now: Date.now(), total: live.length, idleSince: accepting.map((h) => h.idleSince), queued },
+    );
+    if (decision.retireIdleIndex !== undefined) {
+      this.desiredWorkers = live.length - 1;
+      this.retire([accepting[decision.retireIdleIndex]!]);
+      this.maintain();
+    } else if (decision.spawn > 0) {
+      this.desiredWorkers = live.length + decision.spawn;
+      this.maintain();
+    } else if (queued > 0 && live.length >= this.maxChildren && !this.maxChildrenWarned) {
+      this.maxChildrenWarned = true;
+      this.maxChildrenReached++;
+      this.host.notify(`server reached max_children setting (${this.maxChildren}), consider raising it`);
+    } else if (queued === 0) {
+      this.maxChildrenWarned = false;
+    }
   }
 
   /** Perl's fork loop: fork while the plan asks for more, start_delay apart, waiting out the backoff. */
@@ -402,7 +459,7 @@ export class WorkerPool {
   private dynamicRound(): void {
     const { sizing } = this.host;
     if (sizing.mode !== 'dynamic' || this.state !== 'running') return;
-    const live = [...this.handles.values()].filter((h) => !h.retired && (h.state === 'starting' || h.state === 'accepting'));
+    const live = this.liveWorkers();
     const idle = live.filter((h) => h.state === 'accepting' && h.inFlight === 0);
     const decision = dynamicMaintenance({ ...sizing.limits, maxChildren: this.maxChildren }, { idle: idle.length, total: live.length, spawnRate: this.spawnRate });
     this.spawnRate = decision.nextSpawnRate;
@@ -479,13 +536,19 @@ export class WorkerPool {
     // millisecond before Date.now() reaches it, and the plan would then wait for another event.
     if (warmupMs > 0) handle.warmTimer = setTimeout(warmedUp, warmupMs);
     else handle.warm = true;
+    handle.setInFlight(handle.inFlight);
+    this.announceReadyIfAccepting();
+    this.maintain();
+  }
+
+  /** Once, when as many workers accept as the pool wants (none, for pm = ondemand). */
+  private announceReadyIfAccepting(): void {
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
     if (!this.readyAnnounced && accepting >= this.desiredWorkers) {
       this.readyAnnounced = true;
-      this.host.notify(`ready: ${accepting} servers accepting`);
+      this.host.notify(`ready: ${accepting} servers accepting${this.host.sizing.mode === 'ondemand' ? ' (pm = ondemand)' : ''}`);
       this.events.emit('ready');
     }
-    this.maintain();
   }
 
   private onReport(handle: WorkerHandle, report: Extract<WorkerMessage, { act: 'fcgi-pm:report' }>): void {

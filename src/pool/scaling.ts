@@ -68,10 +68,41 @@ export function checkDynamicLimits(p: { maxChildren: number; startServers: numbe
   }
 }
 
-export type PoolSizing = { mode: 'static' } | { mode: 'dynamic'; startServers: number; limits: DynamicLimits };
+export type PoolSizing =
+  | { mode: 'static' }
+  | { mode: 'dynamic'; startServers: number; limits: DynamicLimits }
+  | { mode: 'ondemand'; maxChildren: number; idleTimeoutMs: number };
+
+/**
+ * pm = ondemand's round: workers idle longer than the timeout retire (oldest first, one per round, as
+ * PHP-FPM's maintenance does); one more starts while connections wait in the backlog and the pool is
+ * below its maximum. At rest the pool has no worker.
+ */
+export function ondemandMaintenance(
+  o: { maxChildren: number; idleTimeoutMs: number },
+  s: { now: number; total: number; idleSince: readonly (number | undefined)[]; queued: number },
+): { spawn: number; retireIdleIndex: number | undefined } {
+  let oldest: number | undefined;
+  s.idleSince.forEach((since, i) => {
+    if (since !== undefined && s.now - since >= o.idleTimeoutMs && (oldest === undefined || since < s.idleSince[oldest]!)) oldest = i;
+  });
+  if (oldest !== undefined && s.queued === 0) return { spawn: 0, retireIdleIndex: oldest };
+  return { spawn: s.queued > 0 && s.total < o.maxChildren ? 1 : 0, retireIdleIndex: undefined };
+}
 
 /** The pool's sizing from its parameters (validated one by one already); throws on a bad combination. */
 export function poolSizing(params: Record<string, unknown>): PoolSizing {
+  if (params.pm === 'ondemand') {
+    for (const key of ['start_servers', 'min_spare_servers', 'max_spare_servers']) {
+      if (params[key] !== undefined) throw new TypeError(`${key} is for pm = dynamic; this pool is pm = ondemand`);
+    }
+    const maxChildren = Number(params.n_processes ?? 0);
+    if (!(maxChildren >= 1)) throw new RangeError(`pm = ondemand needs n_processes (pm.max_children) of at least 1, got ${maxChildren}`);
+    return { mode: 'ondemand', maxChildren, idleTimeoutMs: Number(params.process_idle_timeout ?? 10) * 1000 };
+  }
+  if (params.process_idle_timeout !== undefined && params.pm !== 'ondemand') {
+    throw new TypeError(`process_idle_timeout is for pm = ondemand; this pool is pm = ${String(params.pm ?? 'static')}`);
+  }
   if (params.pm !== 'dynamic') {
     for (const key of ['start_servers', 'min_spare_servers', 'max_spare_servers']) {
       if (params[key] !== undefined) throw new TypeError(`${key} is for pm = dynamic; this pool is pm = ${String(params.pm ?? 'static')}`);

@@ -60,10 +60,19 @@ export class WorkerHandle implements WorkerView {
 
   /** Reports received: a status request waits for this to move. */
   reports = 0;
+  /** Since when it has had no request in flight, as its reports tell (pm = ondemand's idle timeout). */
+  idleSince: number | undefined;
+
+  /** Its requests in flight, from a report or a heartbeat. */
+  setInFlight(inFlight: number, now = Date.now()): void {
+    this.inFlight = inFlight;
+    if (inFlight > 0) this.idleSince = undefined;
+    else this.idleSince ??= now;
+  }
 
   applyReport(report: Report): void {
     this.reports++;
-    this.inFlight = report.inFlight;
+    this.setInFlight(report.inFlight);
     this.served = report.served;
     this.oldestRequestStartedAt = report.oldestRequestStartedAt;
     this.rss = report.rss;
