@@ -28,6 +28,7 @@ const { profilePhase } = require('./phases/profile');
 const { loggingPhase, loggingInstances } = require('./phases/logging');
 const { baselinePhase, baselineInstances } = require('./phases/baseline');
 const { timeoutsPhase, timeoutsInstances } = require('./phases/timeouts');
+const { statusPhase, statusInstances } = require('./phases/status');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -82,6 +83,10 @@ const PHASES = {
   timeouts: {
     instances: (ids) => timeoutsInstances(ids),
     run: (ctx, ids, log) => timeoutsPhase(ctx, ids, log),
+  },
+  status: {
+    instances: (ids) => statusInstances(ids),
+    run: (ctx, ids, log) => statusPhase(ctx, ids, log),
   },
   logging: {
     instances: (ids) => loggingInstances(ids),

@@ -49,6 +49,7 @@ function renderReport(results) {
   if (phases.baseline) renderBaseline(L, phases.baseline);
   if (phases.logging) renderLogging(L, phases.logging);
   if (phases.timeouts) renderTimeouts(L, phases.timeouts);
+  if (phases.status) renderStatusPhase(L, phases.status);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
   return L.join('\n') + '\n';
@@ -294,6 +295,20 @@ function renderBaseline(L, b) {
   const rows = Object.entries(b.summary).map(([mode, s]) => [mode, range(s.aRps), range(s.bRps), range(s.ratio, 2), med(s.aUsPerReq), med(s.bUsPerReq), fmt(s.failed)]);
   L.push(table(['mode', `req/s ${b.ref}`, 'req/s this build', 'ratio', `CPU µs/req ${b.ref}`, 'CPU µs/req this build', 'failed'], rows, ['l']));
   L.push('');
+}
+
+function renderStatusPhase(L, st) {
+  L.push('## The status page and pm = ondemand', '');
+  if (st.skipped) {
+    L.push(`Skipped: ${st.skipped}.`, '');
+    return;
+  }
+  L.push(`${label('pm')} with \`status_path\` and \`ping_path\` configured against the same pool without them, back to back in each round (the load asks for other paths). *Ratio*: req/s with / without, per round.`, '');
+  const rows = Object.entries(st.summary).map(([mode, s]) => [mode, range(s.aRps), range(s.bRps), range(s.ratio, 2), med(s.aUsPerReq), med(s.bUsPerReq), fmt(s.failed)]);
+  L.push(table(['mode', 'req/s without', 'req/s with', 'ratio', 'CPU µs/req without', 'CPU µs/req with', 'failed'], rows, ['l']));
+  L.push('');
+  const o = st.ondemand;
+  L.push(o?.skipped ? `pm = ondemand: skipped (${o.skipped}).` : `pm = ondemand, the first request from no worker (fork, boot, accept, answer, through nginx): ${range(o.firstMs)} ms over ${o.tries} tries.`, '');
 }
 
 function renderTimeouts(L, t) {
