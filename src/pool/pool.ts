@@ -17,10 +17,9 @@ import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
-import { readListenQueue } from '../socket/listen-queue';
-import { dynamicMaintenance, ondemandMaintenance, type PoolSizing } from './scaling';
-import { SocketWatch } from './socket-watch';
-import { managerWasSuspended, silentWorkers, watchdogIntervalMs } from './watchdog';
+import { Autoscaler, type ScalablePool } from './autoscaler';
+import type { PoolSizing } from './scaling';
+import { Watchdog } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
 
 /** What the pool needs from its ProcManager. */
@@ -68,9 +67,6 @@ export interface Scoreboard {
 /** Builds the answer to a status request (the status module, wired in by the ProcManager). */
 export type StatusSource = (scoreboard: Scoreboard) => Promise<unknown> | unknown;
 
-/** pm = dynamic's maintenance runs this often, as PHP-FPM's does. */
-const DYNAMIC_ROUND_MS = 1_000;
-
 /** How long a status request waits for the workers' fresh reports; a blocked worker's last one stands. */
 const STATUS_REPORT_WAIT_MS = 200;
 
@@ -99,8 +95,8 @@ export class WorkerPool {
   private reload: Reload | undefined;
   private spawning = false;
   private readyAnnounced = false;
-  /** Workers the watchdog killed, since the pool started. */
-  watchdogKills = 0;
+  /** worker_timeout's watchdog, when it is on. */
+  private readonly watchdog: Watchdog | undefined;
   /** How many workers the pool keeps: n_processes, moved by TTIN and TTOU. */
   private desiredWorkers: number;
   private readonly startedAt = Date.now();
@@ -109,13 +105,8 @@ export class WorkerPool {
   private servedByExited = 0;
   private maxActive = 0;
   private statusSource: StatusSource | undefined;
-  /** pm = dynamic: the maximum (TTIN and TTOU move it), this round's spawn rate, and the warnings. */
-  private maxChildren: number;
-  private spawnRate = 1;
-  private maxChildrenReached = 0;
-  private maxChildrenWarned = false;
-  /** pm = ondemand: wakes the manager when a connection waits and no worker accepts. */
-  private socketWatch: SocketWatch | undefined;
+  /** pm = dynamic or ondemand: what resizes the pool. */
+  private readonly autoscaler: Autoscaler | undefined;
   /** Resolved as each worker's report arrives (a status request waits for them). */
   private reportWaiters: (() => void)[] = [];
 
@@ -133,8 +124,30 @@ export class WorkerPool {
     private readonly socket: ManagerSocket,
   ) {
     const { sizing } = host;
-    this.maxChildren = sizing.mode === 'ondemand' ? sizing.maxChildren : host.nProcesses;
-    this.desiredWorkers = sizing.mode === 'dynamic' ? sizing.startServers : sizing.mode === 'ondemand' ? 0 : host.nProcesses;
+    if (sizing.mode !== 'static') {
+      const pool: ScalablePool = {
+        isRunning: () => this.state === 'running',
+        isStopping: () => this.isStopping,
+        socketFd: socket.fd,
+        liveWorkers: () => this.liveWorkers(),
+        setDesiredWorkers: (count) => {
+          this.desiredWorkers = count;
+          this.maintain();
+        },
+        retireOne: (handle) => {
+          this.desiredWorkers = Math.max(0, this.liveWorkers().length - 1);
+          this.retire([handle]);
+          this.maintain();
+        },
+        notify: (msg) => host.notify(msg),
+      };
+      this.autoscaler = new Autoscaler(sizing, pool, host.nProcesses);
+    }
+    this.desiredWorkers = this.autoscaler?.initialWorkers ?? host.nProcesses;
+    if (host.workerTimeoutSeconds > 0) {
+      // Signalled directly: worker.kill() disconnects first, which a blocked loop never completes.
+      this.watchdog = new Watchdog(host.workerTimeoutSeconds, () => [...this.handles.values()], (msg) => host.notify(msg), (pid) => sendSignal(pid, 'SIGKILL'));
+    }
   }
 
   /** How many workers the pool keeps now. */
@@ -179,18 +192,10 @@ export class WorkerPool {
     });
     this.host.notify(`listening on ${this.socket.description}`);
     this.events.emit('starting');
-    this.startWatchdog();
-    if (this.host.sizing.mode === 'dynamic') setInterval(() => this.dynamicRound(), DYNAMIC_ROUND_MS).unref();
-    if (this.host.sizing.mode === 'ondemand') {
-      this.socketWatch = new SocketWatch(
-        this.socket.fd,
-        () => this.onConnectionWaiting(),
-        (err) => this.host.notify(`pm = ondemand: the socket watch failed (${err.message}); no worker starts on demand any more`),
-      );
-      setInterval(() => void this.ondemandRound(), DYNAMIC_ROUND_MS).unref();
-      // Nobody needs to accept for the pool to be ready: connections wait in the backlog.
-      this.announceReadyIfAccepting();
-    }
+    if (this.watchdog) this.watchdog.start();
+    this.autoscaler?.start();
+    // With no worker wanted (pm = ondemand) the pool is ready at once: connections wait in the backlog.
+    this.announceReadyIfAccepting();
     this.maintain();
   }
 
@@ -204,12 +209,12 @@ export class WorkerPool {
       startedAt: this.startedAt,
       workers: this.desiredWorkers,
       processManager: this.host.sizing.mode,
-      maxChildren: this.host.sizing.mode === 'static' ? this.desiredWorkers : this.maxChildren,
-      maxChildrenReached: this.maxChildrenReached,
+      maxChildren: this.autoscaler?.maxChildren ?? this.desiredWorkers,
+      maxChildrenReached: this.autoscaler?.maxChildrenReached ?? 0,
       generation: this.targetGeneration,
       reloads: this.reloads,
       recycles: this.recycles,
-      watchdogKills: this.watchdogKills,
+      watchdogKills: this.watchdog?.kills ?? 0,
       servedByExited: this.servedByExited,
       maxActive: this.maxActive,
       quickExits: this.backoff.quickExits,
@@ -254,17 +259,7 @@ export class WorkerPool {
       case 'TTIN':
       case 'TTOU': {
         if (this.isStopping) return this.host.notify(`ignoring signal ${name}: shutting down`);
-        if (this.host.sizing.mode !== 'static') {
-          // A dynamic or ondemand pool sizes itself: the signals move its maximum (pm.max_children).
-          const before = this.maxChildren;
-          const floor = this.host.sizing.mode === 'dynamic' ? this.host.sizing.limits.maxSpare : 1;
-          this.maxChildren = Math.max(floor, resizedWorkers(before, name));
-          const what = `max_children ${this.maxChildren}`;
-          this.host.notify(`received signal ${name}: ${this.maxChildren === before ? `already at ${what}` : what}`);
-          if (this.desiredWorkers > this.maxChildren) this.desiredWorkers = this.maxChildren;
-          this.maintain();
-          return;
-        }
+        if (this.autoscaler) return this.autoscaler.resize(name); // the maximum moves
         const before = this.desiredWorkers;
         this.desiredWorkers = resizedWorkers(before, name);
         const count = `${this.desiredWorkers} server${this.desiredWorkers === 1 ? '' : 's'}`;
@@ -351,48 +346,13 @@ export class WorkerPool {
     this.retire(plan.retire.map((pid) => this.handles.get(pid)!));
     this.finishReloadIfComplete();
     if (plan.spawn > 0) void this.spawnLoop();
-    // pm = ondemand with nobody to accept: the next waiting connection wakes the pool.
-    if (this.socketWatch && this.liveWorkers().length === 0) this.socketWatch.arm();
+    this.autoscaler?.reconciled();
   }
 
   private liveWorkers(): WorkerHandle[] {
     return [...this.handles.values()].filter((h) => !h.retired && (h.state === 'starting' || h.state === 'accepting'));
   }
 
-  /** pm = ondemand: a connection waits and no worker accepts: start one. */
-  private onConnectionWaiting(): void {
-    if (!canSpawn(this.state) || this.liveWorkers().length > 0) return;
-    this.desiredWorkers = Math.max(this.desiredWorkers, 1);
-    this.maintain();
-  }
-
-  /** pm = ondemand's round (scaling.ts decides): retire a worker idle too long; add one while connections wait. */
-  private async ondemandRound(): Promise<void> {
-    const { sizing } = this.host;
-    if (sizing.mode !== 'ondemand' || this.state !== 'running') return;
-    const live = this.liveWorkers();
-    if (live.length === 0) return; // the socket watch is armed
-    const queued = (await readListenQueue(this.socket.fd))?.queued ?? 0;
-    const accepting = live.filter((h) => h.state === 'accepting');
-    const decision = ondemandMaintenance(
-      { maxChildren: this.maxChildren, idleTimeoutMs: sizing.idleTimeoutMs },
-      { now: Date.now(), total: live.length, idleSince: accepting.map((h) => h.idleSince), queued },
-    );
-    if (decision.retireIdleIndex !== undefined) {
-      this.desiredWorkers = live.length - 1;
-      this.retire([accepting[decision.retireIdleIndex]!]);
-      this.maintain();
-    } else if (decision.spawn > 0) {
-      this.desiredWorkers = live.length + decision.spawn;
-      this.maintain();
-    } else if (queued > 0 && live.length >= this.maxChildren && !this.maxChildrenWarned) {
-      this.maxChildrenWarned = true;
-      this.maxChildrenReached++;
-      this.host.notify(`server reached max_children setting (${this.maxChildren}), consider raising it`);
-    } else if (queued === 0) {
-      this.maxChildrenWarned = false;
-    }
-  }
 
   /** Perl's fork loop: fork while the plan asks for more, start_delay apart, waiting out the backoff. */
   private async spawnLoop(): Promise<void> {
@@ -451,69 +411,6 @@ export class WorkerPool {
     let slot = 0;
     while (taken.has(slot)) slot++;
     return slot;
-  }
-
-  // ---- pm = dynamic ----------------------------------------------------------------------
-
-  /** One round of PHP-FPM's idle-server maintenance (scaling.ts decides). Not during a reload. */
-  private dynamicRound(): void {
-    const { sizing } = this.host;
-    if (sizing.mode !== 'dynamic' || this.state !== 'running') return;
-    const live = this.liveWorkers();
-    const idle = live.filter((h) => h.state === 'accepting' && h.inFlight === 0);
-    const decision = dynamicMaintenance({ ...sizing.limits, maxChildren: this.maxChildren }, { idle: idle.length, total: live.length, spawnRate: this.spawnRate });
-    this.spawnRate = decision.nextSpawnRate;
-    if (decision.reachedMaxChildren) {
-      if (!this.maxChildrenWarned) {
-        this.maxChildrenWarned = true;
-        this.maxChildrenReached++;
-        this.host.notify(`server reached max_children setting (${this.maxChildren}), consider raising it`);
-      }
-      return;
-    }
-    this.maxChildrenWarned = false;
-    if (decision.retireIdle) {
-      const oldest = idle.sort((a, b) => a.forkedAt - b.forkedAt)[0]!;
-      this.desiredWorkers = live.length - 1;
-      this.retire([oldest]);
-    } else if (decision.spawn > 0) {
-      if (decision.busyWarning) {
-        this.host.notify(
-          `seems busy (you may need to increase start_servers, or min/max_spare_servers), spawning ${decision.spawn} children, ` +
-            `there are ${idle.length} idle, and ${live.length} total children`,
-        );
-      }
-      this.desiredWorkers = live.length + decision.spawn;
-      this.maintain();
-    }
-  }
-
-  // ---- The watchdog (worker_timeout) ------------------------------------------------------
-
-  private startWatchdog(): void {
-    const timeout = this.host.workerTimeoutSeconds;
-    if (!(timeout > 0)) return;
-    const intervalMs = watchdogIntervalMs(timeout);
-    let lastCheckAt = performance.now();
-    setInterval(() => {
-      const now = performance.now();
-      if (managerWasSuspended(lastCheckAt, now, intervalMs)) {
-        // The heartbeats sent meanwhile are still unread in the IPC pipes: look again next round.
-        this.host.notify(`watchdog: this manager did not run for ${((now - lastCheckAt) / 1000).toFixed(1)} s (suspended?); not judging the workers by it`);
-        lastCheckAt = now;
-        return;
-      }
-      lastCheckAt = now;
-      for (const { pid, silentMs } of silentWorkers([...this.handles.values()], now, timeout * 1000)) {
-        const handle = this.handles.get(pid)!;
-        handle.killed = true;
-        this.watchdogKills++;
-        const inFlight = handle.inFlight === 1 ? '1 request' : `${handle.inFlight} requests`;
-        this.host.notify(`server (pid ${pid}) timed out: no heartbeat for ${(silentMs / 1000).toFixed(1)} s, killing (${inFlight} in flight)`);
-        // Signalled directly: worker.kill() disconnects first, which a blocked loop never completes.
-        sendSignal(pid, 'SIGKILL');
-      }
-    }, intervalMs).unref();
   }
 
   // ---- Events from the workers ------------------------------------------------------------

@@ -6,6 +6,8 @@
 // heartbeat unread in its IPC pipes: its own timer then fires far later than it asked, and that
 // round is skipped instead of killing healthy workers, as unicorn does.
 
+import { performance } from 'node:perf_hooks';
+
 /** The worker's heartbeat period: a quarter of the timeout, within [50 ms, 10 s]. */
 export function heartbeatIntervalMs(timeoutSeconds: number): number {
   return Math.min(10_000, Math.max(50, Math.round((timeoutSeconds * 1000) / 4)));
@@ -30,4 +32,41 @@ export interface HeartbeatView {
 /** The workers silent for longer than `timeoutMs` at `now`, with how long each has been silent. */
 export function silentWorkers(workers: readonly HeartbeatView[], now: number, timeoutMs: number): { pid: number; silentMs: number }[] {
   return workers.filter((w) => !w.killed && now - w.lastHeardAt > timeoutMs).map((w) => ({ pid: w.pid, silentMs: now - w.lastHeardAt }));
+}
+
+/** The KILL-sending part, kept out of pool.ts: a timer that judges `workers()` every period. */
+export class Watchdog {
+  /** Workers it killed, since the pool started. */
+  kills = 0;
+
+  constructor(
+    private readonly timeoutSeconds: number,
+    private readonly workers: () => (HeartbeatView & { inFlight: number })[],
+    private readonly notify: (msg: string) => void,
+    private readonly kill: (pid: number) => void,
+  ) {}
+
+  start(): void {
+    const intervalMs = watchdogIntervalMs(this.timeoutSeconds);
+    let lastCheckAt = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      if (managerWasSuspended(lastCheckAt, now, intervalMs)) {
+        // The heartbeats sent meanwhile are still unread in the IPC pipes: look again next round.
+        this.notify(`watchdog: this manager did not run for ${((now - lastCheckAt) / 1000).toFixed(1)} s (suspended?); not judging the workers by it`);
+        lastCheckAt = now;
+        return;
+      }
+      lastCheckAt = now;
+      const workers = this.workers();
+      for (const { pid, silentMs } of silentWorkers(workers, now, this.timeoutSeconds * 1000)) {
+        const worker = workers.find((w) => w.pid === pid)!;
+        worker.killed = true;
+        this.kills++;
+        const inFlight = worker.inFlight === 1 ? '1 request' : `${worker.inFlight} requests`;
+        this.notify(`server (pid ${pid}) timed out: no heartbeat for ${(silentMs / 1000).toFixed(1)} s, killing (${inFlight} in flight)`);
+        this.kill(pid);
+      }
+    }, intervalMs).unref();
+  }
 }
