@@ -27,6 +27,20 @@ export const DEFAULT_BACKLOG = 511;
 export const WORKER_LISTEN_FD = 3;
 /** Tells a worker that its manager passed it a socket at WORKER_LISTEN_FD. */
 export const WORKER_LISTEN_FD_ENV = 'FCGI_PM_LISTEN_FD';
+/**
+ * The backlog a worker listens with: listen(2) on a socket that already listens sets its backlog
+ * anew, so every worker must ask for the manager's, or the last one to start would decide it.
+ */
+export const WORKER_BACKLOG_ENV = 'FCGI_PM_LISTEN_BACKLOG';
+
+/** How the manager's socket is made: its backlog, and for a unix socket its mode and owner. */
+export interface SocketOptions {
+  backlog: number;
+  /** Permission bits of a unix socket file (0o660). */
+  mode?: number | undefined;
+  uid?: number | undefined;
+  gid?: number | undefined;
+}
 
 /**
  * True if `fd` is a socket in the listening state. Node has no getsockopt(); posix-node's gives
@@ -90,6 +104,8 @@ export function resolveListenAddress(spec: ListenSpec | undefined): ListenAddres
 /** A socket the manager holds for its workers. */
 export interface ManagerSocket {
   fd: number;
+  /** Its listen backlog, which each worker's listen(2) must repeat. */
+  backlog: number;
   /** Where it is bound, read back from the socket: for TCP the address and the port the kernel gave. */
   description: string;
 }
@@ -98,10 +114,10 @@ export interface ManagerSocket {
  * Opens the manager's socket: bound and listening, so connections queue in the kernel from the first
  * moment, but not watched by this process's event loop, so the manager never accepts.
  */
-export async function openManagerSocket(address: ListenAddress): Promise<ManagerSocket> {
+export async function openManagerSocket(address: ListenAddress, options: SocketOptions = { backlog: DEFAULT_BACKLOG }): Promise<ManagerSocket> {
   if (address.kind === 'fd') {
     if (!isListeningSocket(address.fd)) throw new Error(`listen: fd ${address.fd} is not a listening socket`);
-    return { fd: address.fd, description: describeListen(address) };
+    return { fd: address.fd, backlog: options.backlog, description: describeListen(address) };
   }
   const what = `listen ${describeListen(address)}`;
   let handle: BoundHandle;
@@ -109,13 +125,23 @@ export async function openManagerSocket(address: ListenAddress): Promise<Manager
     await removeStaleSocket(address.path);
     handle = bindServerHandle(address.path, -1, -1, 0, what);
     removeOnExit(address.path);
+    // Between bind and listen nobody can connect (connect(2) is refused until listen), so the mode
+    // and owner are in place before the socket is open to anyone.
+    try {
+      if (options.uid !== undefined || options.gid !== undefined) fs.chownSync(address.path, options.uid ?? -1, options.gid ?? -1);
+      if (options.mode !== undefined) fs.chmodSync(address.path, options.mode);
+    } catch (err) {
+      handle.close();
+      const errno = (err as NodeJS.ErrnoException).errno;
+      throw new Error(`${what}: setting its owner and mode: ${typeof errno === 'number' ? describeErrno(errno) : (err as Error).message}`);
+    }
   } else {
     const host = address.host === undefined ? undefined : await resolveHost(address.host, what);
     handle = bindServerHandle(host?.address ?? null, address.port, host?.family ?? 4, 0, what);
   }
   heldHandles.push(handle); // the fd lives as long as its handle; keep it from being collected
-  listenWithoutAccepting([handle.fd], DEFAULT_BACKLOG);
-  return { fd: handle.fd, description: describeBound(address, handle) };
+  listenWithoutAccepting([handle.fd], options.backlog);
+  return { fd: handle.fd, backlog: options.backlog, description: describeBound(address, handle) };
 }
 
 /** The part of node's internal TCP/Pipe handle that is used here. */

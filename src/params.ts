@@ -3,6 +3,7 @@
 
 import { compileAccessFormat, DEFAULT_ACCESS_FORMAT } from './log/access-format';
 import type { Logger } from './log/log';
+import { isIP } from 'node:net';
 import { parseListenSpec } from './socket/address';
 
 /** Where the workers accept connections: see `parseListenSpec` in socket/address.ts. */
@@ -83,6 +84,16 @@ export interface ProcManagerParams {
   max_spawn_rate?: number | string;
   /** pm = ondemand: seconds a worker may idle before it retires (default 10). */
   process_idle_timeout?: number | string;
+  /** A unix socket's owner: a user name or uid (PHP-FPM's listen.owner). */
+  listen_owner?: string | number;
+  /** A unix socket's group: a group name or gid (listen.group). */
+  listen_group?: string | number;
+  /** A unix socket's mode: an octal string such as '0660' (the default), or a number (listen.mode). */
+  listen_mode?: string | number;
+  /** The listen backlog of a socket the manager opens (default 511; listen.backlog). */
+  listen_backlog?: number | string;
+  /** TCP: the client addresses allowed to connect, a list or comma-separated (listen.allowed_clients). */
+  listen_allowed_clients?: string | string[];
 }
 
 export const DEFAULT_PARAMS = {
@@ -104,6 +115,8 @@ export const DEFAULT_PARAMS = {
   status_listen_public: false,
   pm: 'static',
   max_spawn_rate: 32,
+  listen_mode: 0o660,
+  listen_backlog: 511,
 } as const;
 
 export const WORKER_TITLE = 'node-fcgi';
@@ -220,6 +233,30 @@ function processManagerMode(value: unknown, key: string): 'static' | 'dynamic' |
   throw new TypeError(`${key} must be 'static', 'dynamic' or 'ondemand', got ${describe(value)}`);
 }
 
+function userOrId(value: unknown, key: string): string | number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number') return nonNegativeInteger(value, key);
+  if (typeof value === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(value)) return /^\d+$/.test(value) ? Number(value) : value;
+  throw new TypeError(`${key} must be a name or a numeric id, got ${describe(value)}`);
+}
+
+function fileMode(value: unknown, key: string): number {
+  if (typeof value === 'string' && /^0?[0-7]{3,4}$/.test(value.trim())) return parseInt(value.trim(), 8);
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0o7777) return value;
+  throw new TypeError(`${key} must be an octal mode such as '0660' (or a number such as 0o660), got ${describe(value)}`);
+}
+
+function addressList(value: unknown, key: string): string[] | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+  if (!items) throw new TypeError(`${key} must be a list of IP addresses or a comma-separated string, got ${describe(value)}`);
+  const addresses = items.map((a) => (typeof a === 'string' ? a.trim() : a)).filter((a) => a !== '');
+  for (const a of addresses) {
+    if (typeof a !== 'string' || isIP(a) === 0) throw new TypeError(`${key}: ${describe(a)} is not an IP address`);
+  }
+  return addresses as string[];
+}
+
 function accessFormat(value: unknown, key: string): string {
   const format = nonEmptyString(value, key);
   try {
@@ -292,6 +329,11 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   max_spare_servers: positiveInteger,
   max_spawn_rate: positiveInteger,
   process_idle_timeout: positiveNumber,
+  listen_owner: userOrId,
+  listen_group: userOrId,
+  listen_mode: fileMode,
+  listen_backlog: positiveInteger,
+  listen_allowed_clients: addressList,
 };
 
 export const KNOWN_PARAMS = Object.keys(VALIDATORS) as (keyof ProcManagerParams)[];
@@ -377,6 +419,8 @@ const OTHER_MANAGERS_NAMES: Record<string, keyof ProcManagerParams> = {
   pm_max_spare_servers: 'max_spare_servers',
   pm_max_spawn_rate: 'max_spawn_rate',
   pm_process_idle_timeout: 'process_idle_timeout',
+  backlog: 'listen_backlog',
+  allowed_clients: 'listen_allowed_clients',
   errorlog: 'log_file',
   accesslog: 'access_log',
   timeout: 'worker_timeout',

@@ -13,8 +13,12 @@ import {
   listenStandalone,
   openManagerSocket,
   resolveListenAddress,
+  type SocketOptions,
+  WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
+import { groupId, userId } from './os/accounts';
+import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
 import { isManagerMessage, sendToManager } from './pool/messages';
@@ -117,11 +121,14 @@ export class ProcManager {
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
-    const socket = await openManagerSocket(address);
+    const socket = await openManagerSocket(address, this.socketOptions());
+    // An inherited socket keeps the backlog it was opened with (start_server's is 4096): the workers
+    // repeat that one.
+    if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
 
     this.pool = new WorkerPool(this, socket);
     // status_path's figures: the scoreboard, and the socket's listen queue.
-    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: DEFAULT_BACKLOG });
+    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: socket.backlog });
     this.pool.setStatusSource((board) => collector.snapshot(board));
     if (this.params.status_listen !== undefined) {
       const pool = this.pool;
@@ -400,6 +407,8 @@ export class ProcManager {
     } else {
       this.log = this.openLog(); // no manager: this process writes log_file itself
     }
+    const allowed = this.params.listen_allowed_clients as string[] | undefined;
+    if (allowed) this.worker().allowedClients = new Set(allowed);
     if (this.params.status_path || this.params.ping_path) {
       // The manager answers a status request with every worker's fresh report: each one listens.
       const status = new StatusClient();
@@ -442,6 +451,17 @@ export class ProcManager {
     return true;
   }
 
+  /** listen_backlog, and listen_mode, listen_owner and listen_group for a unix socket. */
+  private socketOptions(): SocketOptions {
+    const { listen_owner: owner, listen_group: group } = this.params as { listen_owner?: string | number; listen_group?: string | number };
+    return {
+      backlog: this.params.listen_backlog as number,
+      mode: this.params.listen_mode as number,
+      uid: owner === undefined ? undefined : userId(owner, 'listen_owner'),
+      gid: group === undefined ? undefined : groupId(group, 'listen_group'),
+    };
+  }
+
   private logLine(level: LogLevel, msg: string): void {
     this.log.write(level, `FastCGI: ${this.role} (pid ${process.pid}): ${msg.replace(/\s*$/, '')}`);
   }
@@ -471,7 +491,7 @@ export class ProcManager {
         this.notify(`attach: the server already listens on ${describeServerAddress(server)}; it accepts on the manager's socket instead`);
         server.close(); // stops accepting at once; the connections it has go on
       }
-      return listenOnInheritedFd(server, Number(fd));
+      return listenOnInheritedFd(server, Number(fd), Number(process.env[WORKER_BACKLOG_ENV] ?? DEFAULT_BACKLOG));
     }
     if (server.listening) {
       // No manager announces an address here: the process serves where its application asked.

@@ -71,6 +71,11 @@ const DESCRIPTIONS: Record<string, string> = {
   min_spare_servers: 'pm dynamic: fewer idle workers than this and more start',
   max_spare_servers: 'pm dynamic: more idle workers than this and one retires each second',
   max_spawn_rate: 'pm dynamic: the most workers started in one second (default 32)',
+  listen_owner: "a unix socket's owner: a user name or uid",
+  listen_group: "a unix socket's group: a group name or gid",
+  listen_mode: "a unix socket's mode, octal (default 0660)",
+  listen_backlog: 'the listen backlog of a socket fcgi-pm opens (default 511)',
+  listen_allowed_clients: 'TCP: the client addresses allowed, comma-separated (default: all)',
   access_format: 'the access log line, with PHP-FPM tokens (default \'%R - %u %t "%m %r" %s\')',
 };
 

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
-import { WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
+import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
@@ -392,7 +392,7 @@ export class WorkerPool {
   }
 
   private fork(): void {
-    const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD) });
+    const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD), [WORKER_BACKLOG_ENV]: String(this.socket.backlog) });
     const pid = worker.process.pid;
     if (pid === undefined) this.host.abort('fork: no process was created');
     this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);

@@ -47,6 +47,8 @@ export class WorkerLifecycle {
   accessLog: AccessLog | undefined;
   /** request_slowlog_timeout's recorder, when it is on (set by the ProcManager). */
   slowlog: SlowLog | undefined;
+  /** listen_allowed_clients (set by the ProcManager): the addresses allowed to connect over TCP. */
+  allowedClients: ReadonlySet<string> | undefined;
   /** status_path and ping_path (set by the ProcManager). */
   builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
   /** The scoreboard reports to the manager; a process with no manager has none. */
@@ -63,6 +65,16 @@ export class WorkerLifecycle {
     if (terminateAfter > 0) {
       this.deadlines = new RequestDeadlines(terminateAfter * 1000, (req, res, elapsed) => this.requestTimedOut(req, res, elapsed));
     }
+  }
+
+  /** listen_allowed_clients: a TCP connection from any other address is dropped, and logged as PHP-FPM does. */
+  admitConnection(socket: net.Socket): boolean {
+    const address = socket.remoteAddress;
+    if (!this.allowedClients || address === undefined) return true; // a unix socket has no address
+    const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+    if (this.allowedClients.has(plain) || this.allowedClients.has(address)) return true;
+    this.host.warn(`connection disallowed: IP address '${plain}' has been dropped`);
+    return false;
   }
 
   /** The manager asked for a report now (a status request wants exact figures). */

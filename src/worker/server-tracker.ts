@@ -15,6 +15,8 @@ export interface TrackerLifecycle {
   requestEnded(res: ResponseLike): void;
   /** access_log, when it is on. */
   readonly accessLog: AccessLog | undefined;
+  /** listen_allowed_clients: false for a connection to drop at once. */
+  admitConnection(socket: net.Socket): boolean;
   /** status_path and ping_path: the library's own answer to `req`, if it asks for one. */
   readonly builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
 }
@@ -72,6 +74,10 @@ export class ServerTracker {
   }
 
   private onConnection(socket: net.Socket): void {
+    if (!this.lifecycle.admitConnection(socket)) {
+      socket.destroy();
+      return;
+    }
     const state = this.stateOf(socket);
     socket.once('close', () => {
       this.connections.delete(socket);
