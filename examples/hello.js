@@ -16,7 +16,7 @@
 // PM_PING_RESPONSE (pong), PM_STATUS_LISTEN (off; a unix path or 127.0.0.1:PORT),
 // PM_STATUS_LISTEN_PUBLIC (off), PM_PM (static; or dynamic, where PM_N_PROCESSES is the maximum),
 // PM_START_SERVERS, PM_MIN_SPARE_SERVERS, PM_MAX_SPARE_SERVERS, PM_MAX_SPAWN_RATE (32),
-// PM_PROCESS_IDLE_TIMEOUT (10 s; pm = ondemand), PM_LISTEN_OWNER, PM_LISTEN_GROUP, PM_LISTEN_MODE
+// PM_PROCESS_IDLE_TIMEOUT (10 s; pm = ondemand), PM_USER, PM_GROUP (as root: the workers' user and group), PM_LISTEN_OWNER, PM_LISTEN_GROUP, PM_LISTEN_MODE
 // (0660), PM_LISTEN_BACKLOG (511), PM_LISTEN_ALLOWED_CLIENTS (all; e.g. 127.0.0.1,::1), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
@@ -58,6 +58,8 @@ async function main() {
     max_spare_servers: env('PM_MAX_SPARE_SERVERS'),
     max_spawn_rate: env('PM_MAX_SPAWN_RATE'),
     process_idle_timeout: env('PM_PROCESS_IDLE_TIMEOUT'),
+    user: env('PM_USER'),
+    group: env('PM_GROUP'),
     listen_owner: env('PM_LISTEN_OWNER'),
     listen_group: env('PM_LISTEN_GROUP'),
     listen_mode: env('PM_LISTEN_MODE'),

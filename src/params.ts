@@ -84,6 +84,10 @@ export interface ProcManagerParams {
   max_spawn_rate?: number | string;
   /** pm = ondemand: seconds a worker may idle before it retires (default 10). */
   process_idle_timeout?: number | string;
+  /** The workers run as this user (a name or uid), with its groups, when the manager runs as root. */
+  user?: string | number;
+  /** The workers' group (default: the user's primary group). */
+  group?: string | number;
   /** A unix socket's owner: a user name or uid (PHP-FPM's listen.owner). */
   listen_owner?: string | number;
   /** A unix socket's group: a group name or gid (listen.group). */
@@ -329,6 +333,8 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   max_spare_servers: positiveInteger,
   max_spawn_rate: positiveInteger,
   process_idle_timeout: positiveNumber,
+  user: userOrId,
+  group: userOrId,
   listen_owner: userOrId,
   listen_group: userOrId,
   listen_mode: fileMode,

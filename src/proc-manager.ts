@@ -17,7 +17,8 @@ import {
   WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
-import { groupId, userId } from './os/accounts';
+import { account, groupId, userId } from './os/accounts';
+import { dropPrivilegesArgs, RUN_AS_ENV } from './os/drop-privileges';
 import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
@@ -88,6 +89,8 @@ export class ProcManager {
   private recycle: RecyclePolicy | undefined;
   private capturedOutput: WorkerOutput | undefined;
   private sizingOfPool: PoolSizing = { mode: 'static' };
+  private workerExecArgvValue: readonly string[] = [];
+  private workerEnvValue: Readonly<Record<string, string>> = {};
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
@@ -115,6 +118,7 @@ export class ProcManager {
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.sizingOfPool = poolSizing(this.params);
+    const privileges = this.planPrivileges();
     if (this.sizingOfPool.mode === 'ondemand' && !canWatchSockets()) {
       throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
     }
@@ -144,6 +148,7 @@ export class ProcManager {
     this.parameter('role', 'manager');
     this.managingInit();
     this.notify('initialized');
+    if (privileges) this.logLine(privileges.level, privileges.text);
     this.pool.start();
     return new Promise<never>(() => {});
   }
@@ -449,6 +454,44 @@ export class ProcManager {
     // silently leaving a half-broken worker behind.
     process.on('uncaughtException', (err) => this.worker().uncaughtException(err));
     return true;
+  }
+
+  /**
+   * user and group: as root, the workers drop to them (os/drop-privileges.ts) and the files they open
+   * themselves are handed to them; as another user, only that same user is possible. As root with no
+   * user, one warning: PHP-FPM refuses to run so, gunicorn does it silently.
+   */
+  private planPrivileges(): { level: LogLevel; text: string } | undefined {
+    const { user, group } = this.params as { user?: string | number; group?: string | number };
+    const isRoot = process.getuid?.() === 0;
+    if (user === undefined) {
+      if (group !== undefined) throw new Error('group needs user: the workers run as a user, with that group');
+      return isRoot ? { level: 'warn', text: 'running the workers as root: set user (and group) to run them unprivileged' } : undefined;
+    }
+    const runAs = account(user, 'user');
+    if (group !== undefined) runAs.gid = groupId(group, 'group');
+    if (!isRoot) {
+      if (runAs.uid === process.getuid?.() && runAs.gid === process.getgid?.()) return undefined; // already so
+      throw new Error(`user ${String(user)}: changing user needs a manager started as root (this one is uid ${process.getuid?.()})`);
+    }
+    this.workerExecArgvValue = dropPrivilegesArgs();
+    this.workerEnvValue = { [RUN_AS_ENV]: JSON.stringify(runAs) };
+    for (const param of ['access_log', 'slowlog'] as const) {
+      const file = this.params[param] as string | undefined;
+      if (file) openOrThrow(param, file, (f) => {
+        fs.closeSync(fs.openSync(f, 'a'));
+        fs.chownSync(f, runAs.uid, runAs.gid);
+      });
+    }
+    return { level: 'info', text: `workers run as user ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid})` };
+  }
+
+  get workerExecArgv(): readonly string[] {
+    return this.workerExecArgvValue;
+  }
+
+  get workerEnv(): Readonly<Record<string, string>> {
+    return this.workerEnvValue;
   }
 
   /** listen_backlog, and listen_mode, listen_owner and listen_group for a unix socket. */

@@ -203,7 +203,10 @@ test('max_memory recycles a worker whose RSS passes it; its replacement answers'
 
 test('max_requests_jitter spreads the recycles: the workers do not all stop at the same count', async () => {
   const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '5', PM_MAX_REQUESTS_JITTER: '20', PM_RELOAD_WARMUP: '0' } });
-  const results = await requestLoops(pm.address, { loops: 3, maxEach: 100 }).finished;
+  // Each recycle waits for its replacement to boot: the loop runs until several have happened (bounded).
+  const load = requestLoops(pm.address, { loops: 3, maxEach: 700, maxMs: 30_000 });
+  await eventually(() => pm.count(/recycled: \d+ requests/) >= 4, 30_000);
+  const results = await load.stop();
   assert.equal(results.filter((r) => !r.ok).length, 0);
   const counts = pm.lines.map((line) => /recycled: (\d+) requests/.exec(line)?.[1]).filter(Boolean).map(Number);
   assert.ok(counts.length >= 3, `recycles: ${counts}`);

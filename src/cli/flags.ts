@@ -71,6 +71,8 @@ const DESCRIPTIONS: Record<string, string> = {
   min_spare_servers: 'pm dynamic: fewer idle workers than this and more start',
   max_spare_servers: 'pm dynamic: more idle workers than this and one retires each second',
   max_spawn_rate: 'pm dynamic: the most workers started in one second (default 32)',
+  user: 'as root: the workers run as this user, with its groups',
+  group: "as root: the workers' group (default: the user's primary group)",
   listen_owner: "a unix socket's owner: a user name or uid",
   listen_group: "a unix socket's group: a group name or gid",
   listen_mode: "a unix socket's mode, octal (default 0660)",

@@ -34,3 +34,21 @@ export function groupId(value: string | number, param: string): number {
   if (!entry) throw new Error(`${param}: no such group ${JSON.stringify(value)}`);
   return Number(entry[2]);
 }
+
+export interface Account {
+  name: string;
+  uid: number;
+  /** The user's primary group. */
+  gid: number;
+}
+
+/** A user by name or uid, with its primary group; throws naming `param` when there is no such user. */
+export function account(value: string | number, param: string): Account {
+  const entry = lookup('passwd', String(value));
+  if (entry) return { name: entry[0]!, uid: Number(entry[2]), gid: Number(entry[3]) };
+  if (typeof value === 'number' || /^\d+$/.test(String(value))) {
+    // A uid with no passwd entry: no name, so no supplementary groups to look up.
+    return { name: String(value), uid: Number(value), gid: Number(value) };
+  }
+  throw new Error(`${param}: no such user ${JSON.stringify(value)}`);
+}

@@ -34,6 +34,9 @@ export interface PoolHost {
   readonly workerTimeoutSeconds: number;
   /** pm: static, or dynamic with its limits. */
   readonly sizing: PoolSizing;
+  /** Put in front of each worker's execArgv (the privilege drop's preload), and added to its environment. */
+  readonly workerExecArgv: readonly string[];
+  readonly workerEnv: Readonly<Record<string, string>>;
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
@@ -180,7 +183,8 @@ export class WorkerPool {
     const stdin = this.socket.fd === 0 ? 'ignore' : 0;
     // Through the manager's log, the workers' output comes in pipes; otherwise it is the manager's own.
     const [stdout, stderr] = this.host.workerOutput ? ['pipe', 'pipe'] : [1, 2];
-    cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'] });
+    const execArgv = [...this.host.workerExecArgv, ...(cluster.settings.execArgv ?? process.execArgv)];
+    cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'], execArgv });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
     cluster.on('message', (worker, message: unknown) => {
@@ -392,7 +396,7 @@ export class WorkerPool {
   }
 
   private fork(): void {
-    const worker = cluster.fork({ [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD), [WORKER_BACKLOG_ENV]: String(this.socket.backlog) });
+    const worker = cluster.fork({ ...this.host.workerEnv, [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD), [WORKER_BACKLOG_ENV]: String(this.socket.backlog) });
     const pid = worker.process.pid;
     if (pid === undefined) this.host.abort('fork: no process was created');
     this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);
