@@ -22,6 +22,7 @@ import { dropPrivilegesArgs, RUN_AS_ENV } from './os/drop-privileges';
 import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
+import { notifySystemd } from './integrations/systemd-notify';
 import { isManagerMessage, sendToManager } from './pool/messages';
 import { StatusClient } from './status/client';
 import { StatusCollector } from './status/collect';
@@ -130,12 +131,11 @@ export class ProcManager {
     // repeat that one.
     if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
 
-    this.pool = new WorkerPool(this, socket);
+    const pool = (this.pool = new WorkerPool(this, socket));
     // status_path's figures: the scoreboard, and the socket's listen queue.
     const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: socket.backlog });
     this.pool.setStatusSource((board) => collector.snapshot(board));
     if (this.params.status_listen !== undefined) {
-      const pool = this.pool;
       const where = await startStatusListener(parseListenSpec(this.params.status_listen as string | number), {
         statusPath: (this.params.status_path as string | undefined) ?? '/status',
         pingPath: (this.params.ping_path as string | undefined) ?? '/ping',
@@ -145,6 +145,16 @@ export class ProcManager {
       this.notify(`status and ping over HTTP on ${where} (status_listen)`);
     }
     reportReadinessToStartServer(this.pool);
+    notifySystemd(pool, {
+      log: (msg) => this.warn(msg),
+      status: () => {
+        const board = pool.scoreboard();
+        const accepting = board.handles.filter((h) => h.state === 'accepting').length;
+        return `${accepting} of ${board.workers} servers accepting, generation ${board.generation}`;
+      },
+      // pm = ondemand at rest has no worker and is healthy: connections wait in the backlog.
+      healthy: () => !pool.isStopping && (pool.workers === 0 || pool.scoreboard().handles.some((h) => h.state === 'accepting')),
+    });
     this.parameter('role', 'manager');
     this.managingInit();
     this.notify('initialized');
