@@ -19,6 +19,8 @@ import {
 } from './listen';
 import { account, groupId, userId } from './os/accounts';
 import { dropPrivilegesArgs, RUN_AS_ENV } from './os/drop-privileges';
+import { trackedChildPids } from './os/child-registry';
+import { startOrphanReaper } from './os/orphan-reaper';
 import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
@@ -159,6 +161,7 @@ export class ProcManager {
     this.managingInit();
     this.notify('initialized');
     if (privileges) this.logLine(privileges.level, privileges.text);
+    startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
     this.pool.start();
     return new Promise<never>(() => {});
   }

@@ -12,6 +12,7 @@
 // Messages are sent one at a time, in order.
 
 import { execFile } from 'node:child_process';
+import { trackChild } from '../os/child-registry';
 import type { WorkerPool } from '../pool/pool';
 
 export interface SystemdNotifyOptions {
@@ -36,14 +37,14 @@ export function notifySystemd(pool: WorkerPool, options: SystemdNotifyOptions): 
     queue = queue.then(
       () =>
         new Promise<void>((resolve) => {
-          execFile('systemd-notify', [`--pid=${process.pid}`, ...assignments], { env: { ...process.env, NOTIFY_SOCKET: socket }, timeout: 5_000 }, (err) => {
+          trackChild(execFile('systemd-notify', [`--pid=${process.pid}`, ...assignments], { env: { ...process.env, NOTIFY_SOCKET: socket }, timeout: 5_000 }, (err) => {
             if (err && !failed) {
               failed = true;
               const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'systemd-notify(1) is not installed' : err.message.split('\n')[0];
               options.log(`NOTIFY_SOCKET is set, but notifying systemd failed: ${why}`);
             }
             resolve();
-          });
+          }));
         }),
     );
   };

@@ -7,6 +7,7 @@
 
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import { trackChild } from '../os/child-registry';
 
 export interface ListenQueue {
   /** Connections waiting to be accepted now. */
@@ -50,7 +51,7 @@ export function parseProcNetTcp(text: string, inode: number): ListenQueue | unde
 
 function run(command: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(command, args, { timeout: 2_000 }, (err, stdout) => resolve(err ? undefined : stdout));
+    trackChild(execFile(command, args, { timeout: 2_000 }, (err, stdout) => resolve(err ? undefined : stdout)));
   });
 }
 
