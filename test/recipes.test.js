@@ -1,0 +1,101 @@
+'use strict';
+// The web-server recipes in examples/ (apache.conf, lighttpd.conf), run as they
+// are written but for their paths and ports: the pool behind each answers, and a HUP under a request
+// loop loses nothing. (nginx.conf: test/nginx.test.js; nginx-upstream.conf: test/nginx-upstream.test.js.)
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { ROOT, startNode, startHello, livePids, tempDir, eventually, freePort } = require('./helpers');
+const { APACHE, LIGHTTPD, apacheSkip, lighttpdSkip } = require('./webservers');
+
+const APACHE_MODULES = ['/usr/lib/apache2/modules', '/usr/lib64/httpd/modules', '/usr/lib/httpd/modules'].find((d) => fs.existsSync(path.join(d, 'mod_proxy_fcgi.so')));
+
+function get(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => resolve({ status: 0, body: err.message }));
+  });
+}
+
+/** The example, with its directory, port, socket (and module directory, user) replaced. */
+function render(file, { dir, port, socket, replacements = [] }) {
+  let conf = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8');
+  for (const [from, to] of [...replacements, ['/run/app/fcgi.sock', socket], ['8080', String(port)]]) {
+    assert.ok(conf.includes(from), `${file} has ${from}`);
+    conf = conf.split(from).join(to);
+  }
+  const out = path.join(dir, file);
+  fs.writeFileSync(out, conf);
+  return out;
+}
+
+const RECIPES = [
+  {
+    name: 'Apache 2.4 with mod_proxy_fcgi (examples/apache.conf)',
+    skip: apacheSkip,
+    start({ dir, port, socket }) {
+      const { user, group } = fs.readFileSync('/etc/passwd', 'utf8').includes('\nwww-data:') ? { user: 'www-data', group: 'www-data' } : { user: 'nobody', group: 'nogroup' };
+      const conf = render('apache.conf', { dir, port, socket, replacements: [['/tmp/fcgi-apache', dir], ['/usr/lib/apache2/modules', APACHE_MODULES ?? '/usr/lib/apache2/modules'], ['User www-data', `User ${user}`], ['Group www-data', `Group ${group}`]] });
+      return startNode({ command: APACHE, args: ['-d', dir, '-f', conf, '-DFOREGROUND'] });
+    },
+  },
+  {
+    name: 'lighttpd 1.4 with mod_fastcgi (examples/lighttpd.conf)',
+    skip: lighttpdSkip,
+    start({ dir, port, socket }) {
+      const conf = render('lighttpd.conf', { dir, port, socket, replacements: [['/tmp/fcgi-lighttpd', dir]] });
+      return startNode({ command: LIGHTTPD, args: ['-D', '-f', conf] });
+    },
+  },
+];
+
+for (const recipe of RECIPES) {
+  test(`${recipe.name}: answers, and a HUP under a request loop loses nothing`, { skip: recipe.skip }, async () => {
+    const dir = tempDir();
+    fs.chmodSync(dir, 0o755);
+    const socket = path.join(dir, 'fcgi.sock');
+    // The socket's group lets the web server's user connect, as the recipe says.
+    const group = fs.readFileSync('/etc/group', 'utf8').includes('\nwww-data:') ? 'www-data' : 'nogroup';
+    const pm = await startHello({ n: 2, env: { FCGI_LISTEN: socket, PM_LISTEN_GROUP: process.getuid() === 0 ? group : '', PM_RELOAD_WARMUP: '0.2' } });
+    const port = await freePort();
+    const web = recipe.start({ dir, port, socket });
+    try {
+      assert.ok(await eventually(() => get(port).then((r) => r.status === 200), 10_000), `answers: ${(await get(port)).body.slice(0, 200)} ${web.lines.join(' ')}`);
+      const results = [];
+      let stop = false;
+      const deadline = Date.now() + 30_000;
+      const loops = Array.from({ length: 3 }, async () => {
+        for (let i = 0; i < 2_000 && !stop && Date.now() < deadline; i++) results.push(await get(port));
+      });
+      await eventually(() => results.length >= 50, 10_000);
+      const before = livePids(pm);
+      pm.kill('SIGHUP');
+      await pm.waitFor(/reload complete: generation 2/, 20_000);
+      const afterReload = results.length;
+      await eventually(() => results.length >= afterReload + 50, 10_000);
+      stop = true;
+      await Promise.all(loops);
+      assert.ok(livePids(pm).every((pid) => !before.includes(pid)), 'every worker was replaced');
+      const failed = results.filter((r) => r.status !== 200);
+      assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 80)}`).join(' | ')}`);
+    } finally {
+      web.kill('SIGTERM');
+      await Promise.race([web.exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      try {
+        process.kill(-web.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      pm.kill('SIGTERM');
+      await pm.exited;
+    }
+  });
+}
