@@ -4,6 +4,7 @@
 
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -132,19 +133,22 @@ async function waitForReplacement(proc, before, n, timeoutMs = 10_000) {
 }
 
 /**
- * One FastCGI request with cgi-fcgi. Resolves with { ok, status, body, stdout, stderr, code }; `ok` is
- * true for a complete "Status: 200" answer and cgi-fcgi exiting 0.
+ * One FastCGI request with cgi-fcgi: `params` adds or replaces FastCGI params, `body` is sent as
+ * FCGI_STDIN, `uid`/`gid` run cgi-fcgi as that user. Resolves with { ok, status, head, body, stdout,
+ * stderr, code }; `ok` is true for a complete "Status: 200" answer and cgi-fcgi exiting 0.
  *
  * (cgi-fcgi sends its empty FCGI_STDIN record after it has read the answer. node-fastcgi as it is
  * resets the connection before that, and cgi-fcgi exits 32, EPIPE; the worker path reads on after its
  * FIN: see docs/worker-path.md.)
  */
-function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000 } = {}) {
+function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000, params = {}, body, uid, gid } = {}) {
   return new Promise((resolve) => {
     const client = spawn('cgi-fcgi', ['-bind', '-connect', address], {
-      env: { REQUEST_METHOD: method, QUERY_STRING: query, SCRIPT_NAME: '/', REQUEST_URI: `/?${query}`, SERVER_PROTOCOL: 'HTTP/1.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { REQUEST_METHOD: method, QUERY_STRING: query, SCRIPT_NAME: '/', REQUEST_URI: `/?${query}`, SERVER_PROTOCOL: 'HTTP/1.1', ...params },
+      stdio: [body === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(uid === undefined ? {} : { uid, gid }),
     });
+    if (body !== undefined) client.stdin.end(body);
     let stdout = '';
     let stderr = '';
     client.stdout.on('data', (d) => (stdout += d));
@@ -155,8 +159,44 @@ function fcgiRequest(address, { query = '', method = 'GET', timeoutMs = 20_000 }
       const [head, ...rest] = stdout.split(/\r?\n\r?\n/);
       const status = /^Status: (\d+)/m.exec(head ?? '')?.[1];
       const body = rest.join('\n\n');
-      resolve({ ok: code === 0 && status === '200' && body !== '', status: status && Number(status), body, stdout, stderr, code });
+      resolve({ ok: code === 0 && status === '200' && body !== '', status: status && Number(status), head, body, stdout, stderr, code });
     });
+  });
+}
+
+/**
+ * `loops` concurrent cgi-fcgi loops (each request `query`) until `stop()` is called, each bounded to
+ * `maxEach` requests and `maxMs`. `results` grows as answers come; `finished` resolves once every loop
+ * has run its course.
+ */
+function requestLoops(address, { loops = 3, maxEach = 400, maxMs = 30_000, query = '' } = {}) {
+  let stopped = false;
+  const deadline = Date.now() + maxMs;
+  const results = [];
+  const running = Array.from({ length: loops }, async () => {
+    for (let i = 0; i < maxEach && !stopped && Date.now() < deadline; i++) results.push(await fcgiRequest(address, { query }));
+  });
+  return {
+    results,
+    finished: Promise.all(running).then(() => results),
+    async stop() {
+      stopped = true;
+      await Promise.all(running);
+      return results;
+    },
+  };
+}
+
+/** GET `urlPath` from 127.0.0.1:`port` on a new connection: { status, body, type }, status 0 on an error. */
+function httpGet(port, urlPath = '/', timeoutMs = 20_000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'] }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => resolve({ status: 0, body: err.message }));
   });
 }
 
@@ -246,6 +286,8 @@ module.exports = {
   livePids,
   waitForReplacement,
   fcgiRequest,
+  requestLoops,
+  httpGet,
   pidOf,
   isAlive,
   eventually,

@@ -5,11 +5,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { tempDir, startNode, livePids, eventually, sleep } = require('./helpers');
+const { tempDir, startNode, livePids, fcgiRequest, eventually, sleep } = require('./helpers');
 
 const { compileAccessFormat, DEFAULT_ACCESS_FORMAT } = require('../dist/log/access-format');
 const { compileStrftime } = require('../dist/log/strftime');
@@ -131,20 +130,8 @@ async function waitForFileLine(file, regex, timeoutMs = 15_000) {
   return found;
 }
 
-/** One request with cgi-fcgi and the given FastCGI params; resolves with { code, stdout }. */
-function cgiFcgi(address, params, body = '') {
-  return new Promise((resolve) => {
-    const client = spawn('cgi-fcgi', ['-bind', '-connect', address], {
-      env: { REQUEST_METHOD: 'GET', SCRIPT_NAME: '/', SERVER_PROTOCOL: 'HTTP/1.1', ...params },
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    let stdout = '';
-    client.stdout.on('data', (d) => (stdout += d));
-    const timer = setTimeout(() => client.kill('SIGKILL'), 20_000);
-    client.on('close', (code) => (clearTimeout(timer), resolve({ code, stdout })));
-    client.stdin.end(body);
-  });
-}
+/** One request with cgi-fcgi and the given FastCGI params (and body). */
+const cgiFcgi = (address, params, body) => fcgiRequest(address, { params: { REQUEST_METHOD: 'GET', ...params }, body: body ?? '' });
 
 /** Requests ?line=N for N in [from, to], `concurrency` at a time; stdout for odd N, stderr for even. */
 async function lineRequests(address, from, to, concurrency = 4) {

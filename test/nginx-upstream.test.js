@@ -5,24 +5,13 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
-const { ROOT, startNode, startHello, tempDir, eventually, have, skipWithout, freePort } = require('./helpers');
+const { ROOT, startNode, startHello, tempDir, eventually, have, skipWithout, freePort, httpGet } = require('./helpers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const skip = skipWithout(NGINX, 'nginx is not installed (Debian package nginx-light)');
 
-function get(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
-}
+const get = (port) => httpGet(port);
 
 test('three pools behind one nginx upstream: all serve, and one stopped under load costs no request', { skip }, async () => {
   const ports = [await freePort(), await freePort(), await freePort()];

@@ -5,9 +5,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
-const { ROOT, startNode, startHello, livePids, waitForReplacement, tempDir, eventually, sleep, have, skipWithout, freePort } = require('./helpers');
+const { ROOT, startNode, startHello, livePids, waitForReplacement, tempDir, eventually, sleep, have, skipWithout, freePort, httpGet } = require('./helpers');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const skip = skipWithout(NGINX && have('cgi-fcgi'), 'nginx or cgi-fcgi is not installed (Debian packages nginx-light, libfcgi-bin)');
@@ -31,17 +30,7 @@ async function startNginx(upstream) {
   return { nginx, port, errorLog: () => fs.readFileSync(path.join(prefix, 'error.log'), 'utf8') };
 }
 
-function get(port, urlPath) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'] }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
-}
+const get = (port, urlPath) => httpGet(port, urlPath);
 
 test('through nginx: answers, and two HUPs under 4 concurrent request loops cost no request', { skip }, async () => {
   const pm = await startHello({ n: 2, env: { FCGI_LISTEN: '127.0.0.1:0' } });

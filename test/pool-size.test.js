@@ -4,31 +4,13 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startHello, livePids, fcgiRequest, eventually, sleep, posixVariants } = require('./helpers');
+const { startHello, livePids, fcgiRequest, requestLoops, eventually, sleep, posixVariants } = require('./helpers');
 const { dynamicMaintenance, ondemandMaintenance, poolSizing, defaultStartServers } = require('../dist/pool/scaling');
-
-/** `loops` cgi-fcgi loops until stopped (each bounded to `maxEach` requests and `maxMs`). */
-function requestLoops(address, { loops = 2, maxEach = 3_000, maxMs = 60_000, query = '' } = {}) {
-  let stopped = false;
-  const deadline = Date.now() + maxMs;
-  const results = [];
-  const running = Array.from({ length: loops }, async () => {
-    for (let i = 0; i < maxEach && !stopped && Date.now() < deadline; i++) results.push(await fcgiRequest(address, { query }));
-  });
-  return {
-    results,
-    async stop() {
-      stopped = true;
-      await Promise.all(running);
-      return results;
-    },
-  };
-}
 
 test('TTIN adds a worker and TTOU retires the highest slot, down to one and no further; a request loop loses nothing', async () => {
   const pm = await startHello({ n: 2 });
   const original = livePids(pm);
-  const load = requestLoops(pm.address);
+  const load = requestLoops(pm.address, { loops: 2, maxEach: 3_000, maxMs: 60_000 });
   try {
     await eventually(() => load.results.length >= 10, 10_000);
     pm.kill('SIGTTIN');

@@ -6,24 +6,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
-const { ROOT, startNode, startHello, livePids, tempDir, eventually, freePort } = require('./helpers');
-const { APACHE, LIGHTTPD, apacheSkip, lighttpdSkip } = require('./webservers');
+const { ROOT, startNode, startHello, livePids, tempDir, eventually, freePort, httpGet } = require('./helpers');
+const { APACHE, APACHE_MODULES, LIGHTTPD, apacheSkip, apacheUser, lighttpdSkip } = require('./webservers');
 
-const APACHE_MODULES = ['/usr/lib/apache2/modules', '/usr/lib64/httpd/modules', '/usr/lib/httpd/modules'].find((d) => fs.existsSync(path.join(d, 'mod_proxy_fcgi.so')));
 
-function get(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
-}
+const get = (port) => httpGet(port);
 
 /** The example, with its directory, port, socket (and module directory, user) replaced. */
 function render(file, { dir, port, socket, replacements = [] }) {
@@ -42,7 +30,7 @@ const RECIPES = [
     name: 'Apache 2.4 with mod_proxy_fcgi (examples/apache.conf)',
     skip: apacheSkip,
     start({ dir, port, socket }) {
-      const { user, group } = fs.readFileSync('/etc/passwd', 'utf8').includes('\nwww-data:') ? { user: 'www-data', group: 'www-data' } : { user: 'nobody', group: 'nogroup' };
+      const { user, group } = apacheUser();
       const conf = render('apache.conf', { dir, port, socket, replacements: [['/tmp/fcgi-apache', dir], ['/usr/lib/apache2/modules', APACHE_MODULES ?? '/usr/lib/apache2/modules'], ['User www-data', `User ${user}`], ['Group www-data', `Group ${group}`]] });
       return startNode({ command: APACHE, args: ['-d', dir, '-f', conf, '-DFOREGROUND'] });
     },
@@ -63,7 +51,7 @@ for (const recipe of RECIPES) {
     fs.chmodSync(dir, 0o755);
     const socket = path.join(dir, 'fcgi.sock');
     // The socket's group lets the web server's user connect, as the recipe says.
-    const group = fs.readFileSync('/etc/group', 'utf8').includes('\nwww-data:') ? 'www-data' : 'nogroup';
+    const { group } = apacheUser();
     const pm = await startHello({ n: 2, env: { FCGI_LISTEN: socket, PM_LISTEN_GROUP: process.getuid() === 0 ? group : '', PM_RELOAD_WARMUP: '0.2' } });
     const port = await freePort();
     const web = recipe.start({ dir, port, socket });

@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startHello, fcgiRequest, tempDir, eventually, isAlive, livePids } = require('./helpers');
+const { startHello, fcgiRequest, requestLoops, tempDir, eventually, isAlive, livePids } = require('./helpers');
 
 const RELOAD_APP = path.join(__dirname, 'fixtures', 'reload-app.js');
 
@@ -33,26 +33,6 @@ function childPids(pid) {
     }
   }
   return children;
-}
-
-/** `loops` concurrent cgi-fcgi loops until `stop()` is called, each bounded in count and time. */
-function requestLoops(address, { loops = 3, maxEach = 400, maxMs = 30_000 } = {}) {
-  let stopped = false;
-  const deadline = Date.now() + maxMs;
-  const results = [];
-  const running = Array.from({ length: loops }, async () => {
-    for (let i = 0; i < maxEach && !stopped && Date.now() < deadline; i++) results.push(await fcgiRequest(address));
-  });
-  return {
-    results,
-    /** Resolves with every result once each loop has run its course. */
-    finished: Promise.all(running).then(() => results),
-    async stop() {
-      stopped = true;
-      await Promise.all(running);
-      return results;
-    },
-  };
 }
 
 const releaseOf = (r) => /release=(\S+)/.exec(r.body)?.[1];

@@ -5,7 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { tempDir, startHello, fcgiRequest, freePort, skipWithout, have, eventually } = require('./helpers');
@@ -26,22 +26,8 @@ function accounts() {
 }
 const ACCOUNTS = accounts();
 
-/** cgi-fcgi as `uid`/`gid`: { code, stdout, stderr }. */
-function requestAs(address, { uid, gid }) {
-  return new Promise((resolve) => {
-    const client = spawn('cgi-fcgi', ['-bind', '-connect', address], {
-      uid,
-      gid,
-      env: { REQUEST_METHOD: 'GET', SCRIPT_NAME: '/', QUERY_STRING: '', REQUEST_URI: '/' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    client.stdout.on('data', (d) => (stdout += d));
-    client.stderr.on('data', (d) => (stderr += d));
-    client.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** cgi-fcgi as `uid`/`gid`. */
+const requestAs = (address, { uid, gid }) => fcgiRequest(address, { uid, gid });
 
 test('socket parameters: validated', () => {
   assert.deepEqual(validateParams({ listen_mode: '0660', listen_backlog: '64', listen_allowed_clients: '127.0.0.1, ::1', listen_owner: 'www-data', listen_group: 33 }), {

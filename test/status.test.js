@@ -5,7 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -94,20 +94,9 @@ test('status parameters: validated', () => {
 
 // ---- Real processes ---------------------------------------------------------------------------
 
-function fcgi(address, scriptName, query = '') {
-  return new Promise((resolve) => {
-    const client = spawn('cgi-fcgi', ['-bind', '-connect', address], {
-      env: { REQUEST_METHOD: 'GET', SCRIPT_NAME: scriptName, QUERY_STRING: query, REQUEST_URI: query ? `${scriptName}?${query}` : scriptName, SERVER_PROTOCOL: 'HTTP/1.1' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let stdout = '';
-    client.stdout.on('data', (d) => (stdout += d));
-    client.on('close', (code) => {
-      const [head, ...rest] = stdout.split(/\r?\n\r?\n/);
-      resolve({ code, head, body: rest.join('\n\n'), status: Number(/^Status: (\d+)/m.exec(head ?? '')?.[1]) });
-    });
-  });
-}
+/** A request for `scriptName` (?query) with cgi-fcgi. */
+const fcgi = (address, scriptName, query = '') =>
+  fcgiRequest(address, { query, params: { SCRIPT_NAME: scriptName, REQUEST_URI: query ? `${scriptName}?${query}` : scriptName } });
 
 test('status_path and ping_path: answered in the worker, the app never sees them; PHP-FPM\'s keys and headers; counts match the real workers', async () => {
   const pm = await startHello({ n: 2, env: { PM_STATUS_PATH: '/status', PM_PING_PATH: '/ping', PM_PING_RESPONSE: 'pong', PM_LOG_REQUESTS: '1' } });

@@ -223,4 +223,4 @@ function get(agent, port, urlPath = '/', { connectionHeader = true } = {}) {
   });
 }
 
-module.exports = { NGINX, LIGHTTPD, APACHE, nginxSkip, lighttpdSkip, apacheSkip, startWebServer, get, nginxConf, lighttpdConf, apacheConf };
+module.exports = { NGINX, LIGHTTPD, APACHE, APACHE_MODULES, apacheUser, nginxSkip, lighttpdSkip, apacheSkip, startWebServer, get, nginxConf, lighttpdConf, apacheConf };
