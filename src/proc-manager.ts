@@ -3,11 +3,9 @@
 // drains requests, listen.ts finds the socket.
 
 import cluster from 'node:cluster';
-import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import {
   DEFAULT_BACKLOG,
-  describeErrno,
   formatHostPort,
   listenOnInheritedFd,
   listenStandalone,
@@ -17,19 +15,19 @@ import {
   WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
-import { account, groupId, userId } from './os/accounts';
-import { dropPrivilegesArgs, RUN_AS_ENV } from './os/drop-privileges';
+import { groupId, userId } from './os/accounts';
+import { checkAppendable, describeFileError, openOrThrow } from './os/files';
+import { planPrivileges } from './os/privileges';
+import { equipWorker } from './worker/equip';
 import { trackedChildPids } from './os/child-registry';
 import { startOrphanReaper } from './os/orphan-reaper';
 import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { reportReadinessToStartServer } from './integrations/start-server-readiness';
 import { notifySystemd } from './integrations/systemd-notify';
-import { isManagerMessage, sendToManager } from './pool/messages';
-import { StatusClient } from './status/client';
+import { sendToManager } from './pool/messages';
 import { StatusCollector } from './status/collect';
 import { startStatusListener } from './status/http-listener';
-import { builtinResponder } from './status/responder';
 import { parseListenSpec } from './socket/address';
 import { WorkerPool } from './pool/pool';
 import { poolSizing, type PoolSizing } from './pool/scaling';
@@ -47,8 +45,6 @@ import {
 } from './params';
 import { setProcessTitle } from './os/process-title';
 import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
-import { AccessLog } from './worker/access-log';
-import { SlowLog } from './worker/slowlog';
 import { WorkerLifecycle } from './worker/lifecycle';
 import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
@@ -121,7 +117,12 @@ export class ProcManager {
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.sizingOfPool = poolSizing(this.params);
-    const privileges = this.planPrivileges();
+    const privileges = planPrivileges(this.params.user as string | number | undefined, this.params.group as string | number | undefined, {
+      access_log: this.params.access_log as string | undefined,
+      slowlog: this.params.slowlog as string | undefined,
+    });
+    this.workerExecArgvValue = privileges.execArgv;
+    this.workerEnvValue = privileges.env;
     if (this.sizingOfPool.mode === 'ondemand' && !canWatchSockets()) {
       throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
     }
@@ -160,7 +161,7 @@ export class ProcManager {
     this.parameter('role', 'manager');
     this.managingInit();
     this.notify('initialized');
-    if (privileges) this.logLine(privileges.level, privileges.text);
+    if (privileges.notice) this.logLine(privileges.notice.level, privileges.notice.text);
     startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
     this.pool.start();
     return new Promise<never>(() => {});
@@ -425,34 +426,7 @@ export class ProcManager {
     } else {
       this.log = this.openLog(); // no manager: this process writes log_file itself
     }
-    const allowed = this.params.listen_allowed_clients as string[] | undefined;
-    if (allowed) this.worker().allowedClients = new Set(allowed);
-    if (this.params.status_path || this.params.ping_path) {
-      // The manager answers a status request with every worker's fresh report: each one listens.
-      const status = new StatusClient();
-      if (cluster.isWorker) {
-        process.on('message', (message: unknown) => {
-          if (!isManagerMessage(message)) return;
-          if (message.act === 'fcgi-pm:status') status.answered(message);
-          else this.worker().reportNow();
-        });
-      }
-      const paths = { statusPath: this.params.status_path as string | undefined, pingPath: this.params.ping_path as string | undefined, pingResponse: String(this.params.ping_response) };
-      this.worker().builtin = builtinResponder(paths, () => status.ask());
-    }
-    if (Number(this.params.request_slowlog_timeout) > 0) {
-      if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
-      this.worker().slowlog = new SlowLog({
-        timeoutSeconds: this.params.request_slowlog_timeout as number,
-        file: this.params.slowlog as string | undefined,
-        pool: String(this.params.pm_title),
-        warn: (msg) => this.warn(msg),
-      });
-    }
-    if (this.params.access_log) {
-      this.worker().accessLog = openOrThrow('access_log', this.params.access_log as string, (file) =>
-        new AccessLog(file, this.params.access_format as string, String(this.params.pm_title)));
-    }
+    equipWorker(this.worker(), this.params, (msg) => this.warn(msg));
     this.handlingInit();
     this.notify('initialized');
     if (cluster.isWorker) {
@@ -467,36 +441,6 @@ export class ProcManager {
     // silently leaving a half-broken worker behind.
     process.on('uncaughtException', (err) => this.worker().uncaughtException(err));
     return true;
-  }
-
-  /**
-   * user and group: as root, the workers drop to them (os/drop-privileges.ts) and the files they open
-   * themselves are handed to them; as another user, only that same user is possible. As root with no
-   * user, one warning: PHP-FPM refuses to run so, gunicorn does it silently.
-   */
-  private planPrivileges(): { level: LogLevel; text: string } | undefined {
-    const { user, group } = this.params as { user?: string | number; group?: string | number };
-    const isRoot = process.getuid?.() === 0;
-    if (user === undefined) {
-      if (group !== undefined) throw new Error('group needs user: the workers run as a user, with that group');
-      return isRoot ? { level: 'warn', text: 'running the workers as root: set user (and group) to run them unprivileged' } : undefined;
-    }
-    const runAs = account(user, 'user');
-    if (group !== undefined) runAs.gid = groupId(group, 'group');
-    if (!isRoot) {
-      if (runAs.uid === process.getuid?.() && runAs.gid === process.getgid?.()) return undefined; // already so
-      throw new Error(`user ${String(user)}: changing user needs a manager started as root (this one is uid ${process.getuid?.()})`);
-    }
-    this.workerExecArgvValue = dropPrivilegesArgs();
-    this.workerEnvValue = { [RUN_AS_ENV]: JSON.stringify(runAs) };
-    for (const param of ['access_log', 'slowlog'] as const) {
-      const file = this.params[param] as string | undefined;
-      if (file) openOrThrow(param, file, (f) => {
-        fs.closeSync(fs.openSync(f, 'a'));
-        fs.chownSync(f, runAs.uid, runAs.gid);
-      });
-    }
-    return { level: 'info', text: `workers run as user ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid})` };
   }
 
   get workerExecArgv(): readonly string[] {
@@ -569,25 +513,6 @@ export class ProcManager {
       },
     );
   }
-}
-
-/** "ENOENT (no such file or directory)" for a failed open(). */
-function describeFileError(err: unknown): string {
-  const errno = (err as NodeJS.ErrnoException).errno;
-  return typeof errno === 'number' ? describeErrno(errno) : String((err as Error).message ?? err);
-}
-
-function openOrThrow<T>(param: string, file: string | undefined, open: (file: string) => T): T {
-  try {
-    return open(file as string);
-  } catch (err) {
-    throw new Error(`${param} ${file}: ${describeFileError(err)}`);
-  }
-}
-
-/** Refuses, before anything forks, a file the workers will not be able to open. */
-function checkAppendable(param: string, file: string): void {
-  openOrThrow(param, file, (f) => fs.closeSync(fs.openSync(f, 'a')));
 }
 
 function describeServerAddress(server: net.Server): string {

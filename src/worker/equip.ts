@@ -1,0 +1,37 @@
+// What a worker gets from its parameters beyond the lifecycle itself: listen_allowed_clients,
+// status_path and ping_path (with the manager's answers over IPC), the slow log and the access log.
+
+import cluster from 'node:cluster';
+import { checkAppendable, openOrThrow } from '../os/files';
+import { isManagerMessage } from '../pool/messages';
+import { StatusClient } from '../status/client';
+import { builtinResponder } from '../status/responder';
+import { AccessLog } from './access-log';
+import type { WorkerLifecycle } from './lifecycle';
+import { SlowLog } from './slowlog';
+
+export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, unknown>, warn: (msg: string) => void): void {
+  const pool = String(params.pm_title);
+  const allowed = params.listen_allowed_clients as string[] | undefined;
+  if (allowed) lifecycle.allowedClients = new Set(allowed);
+  if (params.status_path || params.ping_path) {
+    // The manager answers a status request with every worker's fresh report: each one listens.
+    const status = new StatusClient();
+    if (cluster.isWorker) {
+      process.on('message', (message: unknown) => {
+        if (!isManagerMessage(message)) return;
+        if (message.act === 'fcgi-pm:status') status.answered(message);
+        else lifecycle.reportNow();
+      });
+    }
+    const paths = { statusPath: params.status_path as string | undefined, pingPath: params.ping_path as string | undefined, pingResponse: String(params.ping_response) };
+    lifecycle.builtin = builtinResponder(paths, () => status.ask());
+  }
+  if (Number(params.request_slowlog_timeout) > 0) {
+    if (params.slowlog) checkAppendable('slowlog', params.slowlog as string);
+    lifecycle.slowlog = new SlowLog({ timeoutSeconds: params.request_slowlog_timeout as number, file: params.slowlog as string | undefined, pool, warn });
+  }
+  if (params.access_log) {
+    lifecycle.accessLog = openOrThrow('access_log', params.access_log as string, (file) => new AccessLog(file, params.access_format as string, pool));
+  }
+}
