@@ -2,10 +2,11 @@
 // Stopping a worker that holds kept (FCGI_KEEP_CONN) connections, seen byte by byte from a raw
 // client: what is in flight is answered whole, a kept connection is retired only after its last
 // FCGI_END_REQUEST, and the worker does not wait for the web server to let go of idle connections.
+// When other workers serve on (a reload), kept connections are handed over to them instead.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { livePids, sleep } = require('./helpers');
+const { eventually, livePids, sleep } = require('./helpers');
 const { startTestApp, RawConnection, request } = require('./fcgi-raw-client');
 
 const RETIRE_HINT = ['GET_VALUES_RESULT', 0, 0];
@@ -33,6 +34,21 @@ test('TERM with a request in flight on a kept connection: the answer is whole, t
   conn.close();
 });
 
+test('TERM with a request from Apache in flight on a kept connection: no hint (Apache would read it as its next answer), the connection closed right behind the answer', async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1, env: { FCGI_TEST_LOG_REQUESTS: '1' } });
+  const conn = await RawConnection.open(app.address);
+  await conn.write(request(1, { keepConn: true, params: { REQUEST_URI: '/?sleep=0.5', SERVER_SOFTWARE: 'Apache/2.4.71 (Debian)' } }));
+  await app.waitFor(/^request started: \/\?sleep=0\.5 /);
+  app.kill('SIGTERM');
+  const answer = await conn.response(1);
+  assert.equal(answer.status, 200);
+  await conn.until((c) => c.endedState !== undefined || c.finReceived, 5_000, 'the worker closing the connection');
+  assert.deepEqual(answer.afterEnd, [], 'nothing after FCGI_END_REQUEST');
+  assert.deepEqual(summary(conn).slice(-1)[0]?.[0], 'END_REQUEST');
+  assert.equal((await app.exited).code, 0);
+  conn.close();
+});
+
 test('TERM with idle kept connections: they are closed at once and the worker exits', async () => {
   const app = await startTestApp({ mode: 'pool', n: 1 });
   const conns = [];
@@ -54,4 +70,36 @@ test('TERM with idle kept connections: they are closed at once and the worker ex
     assert.deepEqual(summary(conn).slice(-1)[0]?.[0], 'END_REQUEST', 'an idle connection is closed without a hint');
     conn.close();
   }
+});
+
+test('HUP with kept connections: each one is handed to a new worker, busy or idle, and its next request is answered there; the client sees no close and no hint', async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1, env: { FCGI_TEST_LOG_REQUESTS: '1' } });
+  const [old] = livePids(app);
+  const idle = await RawConnection.open(app.address);
+  const busy = await RawConnection.open(app.address);
+  for (const conn of [idle, busy]) {
+    await conn.write(request(1, { keepConn: true }));
+    assert.match((await conn.response(1)).body, new RegExp(`^pid=${old} `));
+  }
+  // One request in flight across the reload: the old worker answers it, then hands the connection on.
+  await busy.write(request(2, { keepConn: true, params: { REQUEST_URI: '/?sleep=1' } }));
+  await app.waitFor(/^request started: \/\?sleep=1 /);
+  app.kill('SIGHUP');
+  await app.waitFor(/reload complete: generation 2/, 20_000);
+  const slow = await busy.response(2, 10_000);
+  assert.match(slow.body, new RegExp(`^pid=${old} `), 'the request in flight is answered by the old worker');
+  assert.deepEqual(slow.afterEnd, [], 'nothing follows its FCGI_END_REQUEST');
+  assert.ok(await eventually(() => !livePids(app).includes(old), 10_000), 'the old worker exits');
+  const [successor] = livePids(app);
+  for (const conn of [idle, busy]) {
+    await conn.write(request(3, { keepConn: true }));
+    const next = await conn.response(3);
+    assert.equal(next.status, 200);
+    assert.match(next.body, new RegExp(`^pid=${successor} `), `the new worker answers on the same connection: ${next.body}`);
+    assert.equal(conn.finReceived, false, 'the connection was never closed');
+    assert.ok(!conn.records.some((r) => r.typeName === 'GET_VALUES_RESULT'), 'no retire hint was sent');
+  }
+  for (const conn of [idle, busy]) conn.close();
+  app.kill('SIGTERM');
+  assert.equal((await app.exited).code, 0);
 });

@@ -188,12 +188,14 @@ function requestLoops(address, { loops = 3, maxEach = 400, maxMs = 30_000, query
 }
 
 /** GET `urlPath` from 127.0.0.1:`port` on a new connection: { status, body, type }, status 0 on an error. */
-function httpGet(port, urlPath = '/', timeoutMs = 20_000) {
+function httpGet(target, urlPath = '/', timeoutMs = 20_000) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
+    // A port on loopback, or a unix socket's path.
+    const where = typeof target === 'string' ? { socketPath: target } : { host: '127.0.0.1', port: target };
+    const req = http.get({ ...where, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'] }));
+      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'], headers: res.headers }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => resolve({ status: 0, body: err.message }));

@@ -1,7 +1,8 @@
 'use strict';
 // The web-server recipes in examples/ (apache.conf, lighttpd.conf), run as they
 // are written but for their paths and ports: the pool behind each answers, and a HUP under a request
-// loop loses nothing. (nginx.conf: test/nginx.test.js; nginx-upstream.conf: test/nginx-upstream.test.js.)
+// loop loses nothing. Apache's recipe keeps its FastCGI connections (enablereuse=on), and Apache
+// retries nothing: the reload must hand those connections over to the new workers, not close them. (nginx.conf: test/nginx.test.js; nginx-upstream.conf: test/nginx-upstream.test.js.)
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -27,8 +28,10 @@ function render(file, { dir, port, socket, replacements = [] }) {
 
 const RECIPES = [
   {
-    name: 'Apache 2.4 with mod_proxy_fcgi (examples/apache.conf)',
+    name: 'Apache 2.4 with mod_proxy_fcgi and enablereuse=on (examples/apache.conf)',
     skip: apacheSkip,
+    keepsConnections: true,
+    errorLog: 'error.log',
     start({ dir, port, socket }) {
       const { user, group } = apacheUser();
       const conf = render('apache.conf', { dir, port, socket, replacements: [['/tmp/fcgi-apache', dir], ['/usr/lib/apache2/modules', APACHE_MODULES ?? '/usr/lib/apache2/modules'], ['User www-data', `User ${user}`], ['Group www-data', `Group ${group}`]] });
@@ -52,7 +55,8 @@ for (const recipe of RECIPES) {
     const socket = path.join(dir, 'fcgi.sock');
     // The socket's group lets the web server's user connect, as the recipe says.
     const { group } = apacheUser();
-    const pm = await startHello({ n: 2, env: { FCGI_LISTEN: socket, PM_LISTEN_GROUP: process.getuid() === 0 ? group : '', PM_RELOAD_WARMUP: '0.2' } });
+    const statusSocket = path.join(dir, 'status.sock');
+    const pm = await startHello({ n: 2, env: { FCGI_LISTEN: socket, PM_LISTEN_GROUP: process.getuid() === 0 ? group : '', PM_RELOAD_WARMUP: '0.2', PM_STATUS_LISTEN: statusSocket } });
     const port = await freePort();
     const web = recipe.start({ dir, port, socket });
     try {
@@ -73,7 +77,12 @@ for (const recipe of RECIPES) {
       await Promise.all(loops);
       assert.ok(livePids(pm).every((pid) => !before.includes(pid)), 'every worker was replaced');
       const failed = results.filter((r) => r.status !== 200);
-      assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 80)}`).join(' | ')}`);
+      const errors = recipe.errorLog ? fs.readFileSync(path.join(dir, recipe.errorLog), 'utf8').split('\n').filter((l) => /:error\]/.test(l)) : [];
+      assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 80)}`).join(' | ')}\n${errors.slice(0, 4).join('\n')}`);
+      assert.deepEqual(errors, [], 'the web server logged no error');
+      const status = JSON.parse((await httpGet(statusSocket, '/status?json')).body);
+      // (With a connection per request, one accepted just before the stop and not yet read is handed over too.)
+      if (recipe.keepsConnections) assert.ok(status['handed over connections'] > 0, `kept connections were handed over: ${status['handed over connections']}`);
     } finally {
       web.kill('SIGTERM');
       await Promise.race([web.exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);

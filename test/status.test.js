@@ -9,7 +9,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { tempDir, startHello, livePids, fcgiRequest, eventually, skipWithout, have } = require('./helpers');
+const { tempDir, startHello, livePids, fcgiRequest, eventually, skipWithout, have, freePort, httpGet } = require('./helpers');
 
 const { parseStatusQuery, renderStatus } = require('../dist/status/formats');
 const { collectSnapshot } = require('../dist/status/collect');
@@ -20,7 +20,7 @@ const { validateParams, checkParamCombinations } = require('../dist/params');
 /** PHP-FPM 8.2's keys, as its ?json writes them. */
 const PHP_FPM_POOL_KEYS = ['pool', 'process manager', 'start time', 'start since', 'accepted conn', 'listen queue', 'max listen queue', 'listen queue len', 'idle processes', 'active processes', 'total processes', 'max active processes', 'max children reached', 'slow requests'];
 const PHP_FPM_PROCESS_KEYS = ['pid', 'state', 'start time', 'start since', 'requests', 'request duration', 'request method', 'request uri', 'content length', 'user', 'script', 'last request cpu', 'last request memory'];
-const OUR_POOL_KEYS = ['max children', 'requests in flight', 'generation', 'reloads', 'recycles', 'watchdog kills', 'quick exits', 'respawn delay'];
+const OUR_POOL_KEYS = ['max children', 'requests in flight', 'generation', 'reloads', 'recycles', 'handed over connections', 'watchdog kills', 'quick exits', 'respawn delay'];
 
 const PYTHON = '/usr/bin/python3';
 const hasPrometheusParser = fs.existsSync(PYTHON) && (() => {
@@ -38,7 +38,7 @@ function handle(extra) {
   return { pid: 10, slot: 0, generation: 1, state: 'accepting', forkedAt: 1_000_000, inFlight: 0, served: 0, oldestRequestStartedAt: null, rss: 0, slowRequests: 0, lastRequest: null, ...extra };
 }
 
-const board = (handles, extra = {}) => ({ startedAt: 1_000_000, workers: 3, processManager: 'static', maxChildren: 3, maxChildrenReached: 0, generation: 2, reloads: 1, recycles: 4, watchdogKills: 1, servedByExited: 100, maxActive: 1, quickExits: 0, respawnDelayMs: 0, handles, ...extra });
+const board = (handles, extra = {}) => ({ startedAt: 1_000_000, workers: 3, processManager: 'static', maxChildren: 3, maxChildrenReached: 0, generation: 2, reloads: 1, recycles: 4, handedOverConnections: 2, watchdogKills: 1, servedByExited: 100, maxActive: 1, quickExits: 0, respawnDelayMs: 0, handles, ...extra });
 
 test('status: the snapshot counts accepted connections, idle and active workers, and ours', () => {
   const s = collectSnapshot(
@@ -170,21 +170,6 @@ test('listen queue: the connections waiting on a unix socket that nobody accepts
 
 // ---- status_listen: the manager's own HTTP listener -------------------------------------------
 
-const http = require('node:http');
-const { freePort } = require('./helpers');
-
-function httpGet(target, urlPath) {
-  return new Promise((resolve, reject) => {
-    const options = typeof target === 'string' ? { socketPath: target, path: urlPath } : { host: '127.0.0.1', port: target, path: urlPath };
-    const req = http.get({ ...options, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
 
 test('status_listen on a unix socket: the manager answers while the only worker is blocked, and counts the connections waiting in the FastCGI socket\'s backlog', { skip: skipWithout(have('ss'), 'ss (iproute2) is not installed') }, async () => {
   const dir = tempDir();

@@ -69,6 +69,14 @@ const LINGER_MS = 5_000;
  * - a connection quiet for DRAIN_QUIET_MS is closed at once: it is at the far end of nginx's cache;
  * - a web server that ignores the hint gets the connection closed RETIRE_WAIT_MS after the hint.
  * The hint is an empty FCGI_GET_VALUES_RESULT: a management record (request id 0) answering nothing.
+ *
+ * Apache's mod_proxy_fcgi reuses a connection with bytes waiting on it (it only checks for EOF), and
+ * then fails its next request on the hint ("AH01069: Got bogus rid 0, expected 1"). For Apache
+ * (told apart by the SERVER_SOFTWARE it always sends) the connection is closed right behind its last
+ * answer instead, which still races, since Apache reuses a connection within a millisecond.
+ *
+ * All of this is the fallback. While other workers serve on, a retiring worker hands its kept
+ * connections over to them once idle (worker/connection-handover.ts) and closes none: no race.
  */
 const DRAIN_QUIET_MS = 1_000;
 const RETIRE_WAIT_MS = 1_000;
@@ -123,6 +131,8 @@ export class FastCgiConnection implements RequestConnection {
   private lastActive = performance.now();
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** Set by drain() when this connection is to be handed over, not closed (see DRAIN_QUIET_MS). */
+  private handOver: ((socket: net.Socket) => void) | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -147,9 +157,30 @@ export class FastCgiConnection implements RequestConnection {
    * FCGI_END_REQUEST. A connection that has not served anything yet is left to the caller's grace
    * period (the web server may be about to send its first request), and closes after that request.
    */
-  drain(): void {
+  drain(handOver?: (socket: net.Socket) => void): void {
     this.draining = true;
-    this.retireIfQuiet();
+    if (handOver) this.handOver = handOver;
+    if (!this.handOverIfIdle()) this.retireIfQuiet();
+  }
+
+  /**
+   * Hands the connection over (see drain()) if it is between requests and nothing it sent is held
+   * here: no record half-read, no chunk half-cut, nothing buffered unread, nothing left to write.
+   */
+  private handOverIfIdle(): boolean {
+    if (!this.handOver || this.finished || this.closeWhenIdle || !this.idle || this.reader.reading) return false;
+    if (this.socket.readableLength > 0 || this.socket.destroyed) return false;
+    this.out.flush();
+    if (this.socket.writableLength > 0) {
+      if (this.socket.listenerCount('drain') === 0) this.socket.once('drain', () => this.handOverIfIdle());
+      return false;
+    }
+    this.finished = true;
+    clearTimeout(this.drainTimer);
+    clearTimeout(this.lingerTimer);
+    this.reader.stop();
+    this.handOver(this.socket);
+    return true;
   }
 
   /** Closes an idle kept connection once it has been quiet for DRAIN_QUIET_MS. */
@@ -180,6 +211,7 @@ export class FastCgiConnection implements RequestConnection {
       return;
     }
     if (this.closeWhenIdle) this.closeIfIdle();
+    else if (this.draining) this.handOverIfIdle();
   }
 
   private onRecord(type: number, requestId: number, content: Buffer): void {
@@ -336,8 +368,12 @@ export class FastCgiConnection implements RequestConnection {
     this.requests.delete(request.id);
     this.state.activeRequests--;
     this.served++;
-    // The worker stops and this was the connection's last request: retire it (see DRAIN_QUIET_MS).
-    const retire = this.draining && request.keepConn && this.requests.size === 0 && !this.finished;
+    // The worker stops and this was the connection's last request: retire it (see DRAIN_QUIET_MS):
+    // hand it over, or else send the hint, or close right behind the answer for Apache.
+    let retire = this.draining && request.keepConn && this.requests.size === 0 && !this.finished;
+    const handOver = retire && this.handOver !== undefined;
+    const closeBehind = retire && !handOver && isApache(request.params);
+    if (handOver || closeBehind) retire = false;
     if (!this.finished && !this.socket.destroyed) {
       // End of FCGI_STDOUT, of FCGI_STDERR if it was used, then FCGI_END_REQUEST: one buffer.
       const closeStderr = request.stderrBytes > 0 && !request.stderrClosed;
@@ -356,7 +392,12 @@ export class FastCgiConnection implements RequestConnection {
     }
     this.lastActive = performance.now();
     if (!request.inputComplete) this.unfinishedInput.set(request.id, request);
-    if (!request.keepConn) this.closeWhenIdle = true;
+    if (handOver) {
+      this.handOverIfIdle(); // or once the rest of the request is read (onData, inputComplete)
+      return;
+    }
+    if (closeBehind && this.idle) return this.closeNow(); // close(2) at once: the FIN right behind the answer
+    if (!request.keepConn || closeBehind) this.closeWhenIdle = true;
     if (this.closeWhenIdle) this.closeIfIdle();
     else if (retire) {
       // The web server closes the connection on seeing the hint; if it does not, we do.
@@ -372,6 +413,7 @@ export class FastCgiConnection implements RequestConnection {
     if (this.unfinishedInput.get(request.id) !== request) return;
     this.unfinishedInput.delete(request.id);
     if (this.closeWhenIdle) this.closeIfIdle();
+    else if (this.draining) this.handOverIfIdle();
   }
 
   /**
@@ -405,6 +447,11 @@ export class FastCgiConnection implements RequestConnection {
     if (this.socket.writableLength === 0) this.socket.destroy();
     else this.socket.end();
   }
+}
+
+/** Apache httpd sends SERVER_SOFTWARE with every request, "Apache" first whatever its ServerTokens. */
+function isApache(params: Record<string, string>): boolean {
+  return params.SERVER_SOFTWARE?.startsWith('Apache') === true;
 }
 
 function noop(): void {}

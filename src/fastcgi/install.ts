@@ -57,6 +57,11 @@ export function applyWorkerPath(server: net.Server, warn: (msg: string) => void)
   return true;
 }
 
+/** True for a server whose connections the worker path serves. */
+export function hasWorkerPath(server: net.Server): boolean {
+  return installed.has(server);
+}
+
 /** True for a server made by (some copy of) node-fastcgi's createServer. */
 export function isNodeFastcgiServer(server: net.Server): server is FastCgiServer {
   const config = (server as Partial<FastCgiServer>).config;

@@ -14,12 +14,18 @@ export class RecordReader {
   /** The full length (header, content, padding) of the record being held, once its header is in. */
   private heldRecordLength = 0;
   private stopped = false;
+  private parsing = false;
 
   constructor(private readonly onRecord: RecordHandler) {}
 
   /** Bytes of an incomplete record held back: 0 means the stream is at a record boundary. */
   get pendingBytes(): number {
     return this.held;
+  }
+
+  /** True while a chunk is being cut: records of it may still be to come, though none is held yet. */
+  get reading(): boolean {
+    return this.parsing;
   }
 
   /** Stops calling back, at once (even within the chunk being read): the stream is being dropped. */
@@ -45,6 +51,15 @@ export class RecordReader {
   }
 
   private parse(buf: Buffer): void {
+    this.parsing = true;
+    try {
+      this.cut(buf);
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  private cut(buf: Buffer): void {
     let at = 0;
     const end = buf.length;
     while (end - at >= HEADER_LENGTH) {

@@ -2,6 +2,8 @@
 // manager's dispatch table (pool.ts) has a handler for every kind and the compiler checks it. Workers
 // send nothing per request: reports are coalesced (worker/reporter.ts).
 
+import type * as net from 'node:net';
+
 export type WorkerMessage =
   /** Its server accepts on the manager's socket: the worker counts as ready. */
   | { act: 'fcgi-pm:accepting' }
@@ -21,11 +23,14 @@ export type WorkerMessage =
   /** Its event loop runs (worker_timeout): sent from a timer, which a blocked loop cannot run. */
   | { act: 'fcgi-pm:heartbeat'; inFlight: number }
   /** A status_path request reached it: it asks the manager for the pool's figures. */
-  | { act: 'fcgi-pm:status-request'; id: number };
+  | { act: 'fcgi-pm:status-request'; id: number }
+  /** It retires, and hands one of its kept connections, idle, to the manager for another worker
+   * (the connection is the message's handle). */
+  | { act: 'fcgi-pm:hand-over' };
 
 export type WorkerMessageAct = WorkerMessage['act'];
 
-const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request'];
+const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request', 'fcgi-pm:hand-over'];
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   const act = (message as { act?: unknown } | null)?.act;
@@ -42,9 +47,22 @@ export type ManagerMessage =
   /** Send your report now (a status request wants exact figures). */
   | { act: 'fcgi-pm:report-now' }
   /** The answer to a status request: the pool's figures, or why there are none. */
-  | { act: 'fcgi-pm:status'; id: number; snapshot: unknown; error?: string };
+  | { act: 'fcgi-pm:status'; id: number; snapshot: unknown; error?: string }
+  /** Sent before the TERM that retires it while other workers serve on: hand your kept connections
+   * over when they fall idle, rather than close them. */
+  | { act: 'fcgi-pm:hand-over-connections' }
+  /** Serve this kept connection (the message's handle), handed over by a retiring worker. */
+  | { act: 'fcgi-pm:adopt' };
+
+const MANAGER_ACTS: readonly ManagerMessage['act'][] = ['fcgi-pm:report-now', 'fcgi-pm:status', 'fcgi-pm:hand-over-connections', 'fcgi-pm:adopt'];
 
 export function isManagerMessage(message: unknown): message is ManagerMessage {
   const act = (message as { act?: unknown } | null)?.act;
-  return act === 'fcgi-pm:report-now' || act === 'fcgi-pm:status';
+  return typeof act === 'string' && (MANAGER_ACTS as readonly string[]).includes(act);
+}
+
+/** Sends `message` with `handle` (a socket) to the manager; `done` runs once it is sent or cannot be. */
+export function sendToManagerWithHandle(message: WorkerMessage, handle: net.Socket, done: (err: Error | null) => void): void {
+  if (!process.send || !process.connected) return done(new Error('no manager'));
+  process.send(message, handle, { keepOpen: false }, (err: Error | null) => done(err));
 }

@@ -9,12 +9,14 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
+import { stopReading } from '../socket/stop-reading';
 import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
 import { Autoscaler, type ScalablePool } from './autoscaler';
@@ -58,6 +60,8 @@ export interface Scoreboard {
   generation: number;
   reloads: number;
   recycles: number;
+  /** Kept connections passed from retiring workers to serving ones. */
+  handedOverConnections: number;
   watchdogKills: number;
   /** Requests served by workers that have exited. */
   servedByExited: number;
@@ -83,7 +87,8 @@ interface Reload {
   timer: NodeJS.Timeout | undefined;
 }
 
-type Handlers = { [A in WorkerMessageAct]: (handle: WorkerHandle, message: Extract<WorkerMessage, { act: A }>) => void };
+/** `sent` is the handle a message carries (a kept connection, for fcgi-pm:hand-over). */
+type Handlers = { [A in WorkerMessageAct]: (handle: WorkerHandle, message: Extract<WorkerMessage, { act: A }>, sent: unknown) => void };
 
 export class WorkerPool {
   private readonly handles = new Map<number, WorkerHandle>();
@@ -112,6 +117,8 @@ export class WorkerPool {
   private readonly autoscaler: Autoscaler | undefined;
   /** Resolved as each worker's report arrives (a status request waits for them). */
   private reportWaiters: (() => void)[] = [];
+  /** Kept connections passed from retiring workers to serving ones (which one gets the next). */
+  private handedOver = 0;
 
   private readonly handlers: Handlers = {
     'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
@@ -120,6 +127,7 @@ export class WorkerPool {
     // Hearing from it is what counts (lastHeardAt, set for every message); its count keeps the log right.
     'fcgi-pm:heartbeat': (handle, { inFlight }) => handle.setInFlight(inFlight),
     'fcgi-pm:status-request': (handle, { id }) => void this.answerStatus(handle, id),
+    'fcgi-pm:hand-over': (handle, _message, sent) => this.passConnectionOn(handle, sent),
   };
 
   constructor(
@@ -187,12 +195,15 @@ export class WorkerPool {
     cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'], execArgv });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
-    cluster.on('message', (worker, message: unknown) => {
+    cluster.on('message', (worker, message: unknown, sent: unknown) => {
       const handle = this.handleOf(worker);
-      if (!handle || !isWorkerMessage(message)) return;
+      if (!handle || !isWorkerMessage(message)) {
+        if (sent instanceof net.Socket) sent.destroy(); // a connection nobody will serve
+        return;
+      }
       handle.lastMessageAt = Date.now();
       handle.lastHeardAt = performance.now();
-      (this.handlers[message.act] as (h: WorkerHandle, m: WorkerMessage) => void)(handle, message);
+      (this.handlers[message.act] as (h: WorkerHandle, m: WorkerMessage, sent: unknown) => void)(handle, message, sent);
     });
     this.host.notify(`listening on ${this.socket.description}`);
     this.events.emit('starting');
@@ -218,6 +229,7 @@ export class WorkerPool {
       generation: this.targetGeneration,
       reloads: this.reloads,
       recycles: this.recycles,
+      handedOverConnections: this.handedOver,
       watchdogKills: this.watchdog?.kills ?? 0,
       servedByExited: this.servedByExited,
       maxActive: this.maxActive,
@@ -386,13 +398,36 @@ export class WorkerPool {
     const targets = handles.filter((h) => !h.retired);
     if (targets.length === 0) return;
     this.host.notify(`sending TERM to PIDs, ${targets.map((h) => h.pid).join(' ')}`);
+    // Workers that serve on take over the retiring ones' kept connections (worker/connection-handover.ts).
+    const handOver = !this.isStopping && [...this.handles.values()].some((h) => !targets.includes(h) && h.serving);
     for (const handle of targets) {
       if (handle.recycle) {
         this.recycles++;
         this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`);
       }
-      handle.retire();
+      handle.retire(handOver);
     }
+  }
+
+  /**
+   * A retiring worker handed over an idle kept connection: a worker that serves on gets it, the
+   * newest generation first, in turn; with none left (the pool stops), it is closed.
+   */
+  private passConnectionOn(from: WorkerHandle, sent: unknown): void {
+    if (!(sent instanceof net.Socket)) return;
+    stopReading(sent); // nothing of it is read here
+    const serving = [...this.handles.values()].filter((h) => h !== from && h.serving && h.worker.isConnected());
+    const newest = Math.max(...serving.map((h) => h.generation));
+    const candidates = serving.filter((h) => h.generation === newest);
+    const to = candidates[this.handedOver % Math.max(1, candidates.length)];
+    if (this.isStopping || !to) {
+      sent.destroy();
+      return;
+    }
+    this.handedOver++;
+    to.worker.send({ act: 'fcgi-pm:adopt' } satisfies ManagerMessage, sent, { keepOpen: false }, (err: Error | null) => {
+      if (err) sent.destroy();
+    });
   }
 
   private fork(): void {

@@ -3,7 +3,7 @@
 
 import type { Worker } from 'node:cluster';
 import { performance } from 'node:perf_hooks';
-import type { WorkerMessage } from './messages';
+import type { ManagerMessage, WorkerMessage } from './messages';
 import type { WorkerState, WorkerView } from './plan';
 
 type Report = Extract<WorkerMessage, { act: 'fcgi-pm:report' }>;
@@ -45,11 +45,20 @@ export class WorkerHandle implements WorkerView {
   /** The manager asked it to stop, so its exit is no crash. */
   retired = false;
 
-  /** TERM: it stops accepting, finishes its requests in flight and exits. */
-  retire(): void {
+  /** It accepts and is not on its way out. */
+  get serving(): boolean {
+    return this.state === 'accepting' && !this.retired;
+  }
+
+  /**
+   * TERM: it stops accepting, finishes its requests in flight and exits. With `handOver`, told first
+   * to hand its kept connections over rather than close them (others serve on).
+   */
+  retire(handOver = false): void {
     if (this.retired) return;
     this.retired = true;
     if (this.state !== 'exiting') this.state = 'retiring';
+    if (handOver && this.worker.isConnected()) this.worker.send({ act: 'fcgi-pm:hand-over-connections' } satisfies ManagerMessage);
     sendSignal(this.pid, 'SIGTERM');
   }
 

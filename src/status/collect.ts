@@ -74,6 +74,7 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
     generation: board.generation,
     reloads: board.reloads,
     recycles: board.recycles,
+    handedOverConnections: board.handedOverConnections,
     watchdogKills: board.watchdogKills,
     quickExits: board.quickExits,
     respawnDelayMs: board.respawnDelayMs,

@@ -53,6 +53,7 @@ function poolFields(s: PoolSnapshot): [string, string | number][] {
     ['generation', s.generation],
     ['reloads', s.reloads],
     ['recycles', s.recycles],
+    ['handed over connections', s.handedOverConnections],
     ['watchdog kills', s.watchdogKills],
     ['quick exits', s.quickExits],
     ['respawn delay', s.respawnDelayMs],
@@ -152,6 +153,7 @@ function renderOpenMetrics(s: PoolSnapshot): string {
     { name: 'generation', type: 'gauge', help: 'The code generation the pool serves (one more per reload).', value: s.generation },
     { name: 'reloads', type: 'counter', help: 'Reloads begun (HUP).', value: s.reloads },
     { name: 'recycles', type: 'counter', help: 'Workers recycled (max_requests, max_memory).', value: s.recycles },
+    { name: 'handed_over_connections', type: 'counter', help: 'Kept connections passed from retiring workers to serving ones.', value: s.handedOverConnections },
     { name: 'watchdog_kills', type: 'counter', help: 'Workers killed by worker_timeout.', value: s.watchdogKills },
   ];
   const label = `{pool="${s.pool.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"}`;

@@ -54,6 +54,8 @@ export interface PoolSnapshot {
   generation: number;
   reloads: number;
   recycles: number;
+  /** Kept connections passed from retiring workers to serving ones (none closed under the web server). */
+  handedOverConnections: number;
   watchdogKills: number;
   /** Workers that exited right after start, in the crash loop's current run; 0 when healthy. */
   quickExits: number;

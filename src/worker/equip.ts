@@ -21,7 +21,7 @@ export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, u
       process.on('message', (message: unknown) => {
         if (!isManagerMessage(message)) return;
         if (message.act === 'fcgi-pm:status') status.answered(message);
-        else lifecycle.reportNow();
+        else if (message.act === 'fcgi-pm:report-now') lifecycle.reportNow();
       });
     }
     const paths = { statusPath: params.status_path as string | undefined, pingPath: params.ping_path as string | undefined, pingResponse: String(params.ping_response) };

@@ -8,7 +8,8 @@
 import type * as net from 'node:net';
 import * as util from 'node:util';
 import cluster from 'node:cluster';
-import { sendToManager } from '../pool/messages';
+import { isManagerMessage, sendToManager } from '../pool/messages';
+import { canHandOver, handOverToManager } from './connection-handover';
 import type { AccessLog } from './access-log';
 import type { SlowLog } from './slowlog';
 import type { RecyclePolicy } from './recycle';
@@ -55,11 +56,18 @@ export class WorkerLifecycle {
   private readonly reporter: WorkerReporter | undefined;
 
   private readonly deadlines: RequestDeadlines<RequestLike, ResponseLike> | undefined;
+  /** The manager said other workers serve on: kept connections are handed over, not closed. */
+  private handingOver = false;
 
   constructor(private readonly host: WorkerHost) {
     if (cluster.isWorker) {
       this.reporter = new WorkerReporter(sendToManager, host.recyclePolicy, () => this.slowlog?.slowRequests ?? 0);
       if (host.workerTimeoutSeconds > 0) this.reporter.startHeartbeat(heartbeatIntervalMs(host.workerTimeoutSeconds));
+      process.on('message', (message: unknown, sent: unknown) => {
+        if (!isManagerMessage(message)) return;
+        if (message.act === 'fcgi-pm:hand-over-connections') this.handOverConnections();
+        else if (message.act === 'fcgi-pm:adopt') this.adopt(sent as net.Socket | undefined);
+      });
     }
     const terminateAfter = host.requestTerminateTimeoutSeconds;
     if (terminateAfter > 0) {
@@ -75,6 +83,24 @@ export class WorkerLifecycle {
     if (this.allowedClients.has(plain) || this.allowedClients.has(address)) return true;
     this.host.warn(`connection disallowed: IP address '${plain}' has been dropped`);
     return false;
+  }
+
+  /** How a kept connection leaves when this worker retires, if not by closing. */
+  get handOver(): ((socket: net.Socket) => void) | undefined {
+    return this.handingOver ? handOverIfPossible : undefined;
+  }
+
+  /** Sent before the TERM (which may still overtake it): the connections kept so far follow too. */
+  private handOverConnections(): void {
+    this.handingOver = true;
+    if (this.stopping) for (const tracker of this.trackers) tracker.handOverConnections();
+  }
+
+  /** A kept connection handed over by a retiring worker: the first server that can serves it. */
+  private adopt(socket: net.Socket | undefined): void {
+    if (!socket) return;
+    for (const tracker of this.trackers) if (tracker.adopt(socket)) return;
+    socket.destroy();
   }
 
   /** The manager asked for a report now (a status request wants exact figures). */
@@ -182,4 +208,10 @@ export class WorkerLifecycle {
     // One turn of the event loop lets the last response's writes leave first.
     setImmediate(() => this.host.exit(reason, this.exitStatus));
   }
+}
+
+/** Hands `socket` to the manager, or, where that cannot be done, closes it. */
+function handOverIfPossible(socket: net.Socket): void {
+  if (canHandOver(socket)) handOverToManager(socket);
+  else socket.destroy();
 }

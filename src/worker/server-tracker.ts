@@ -2,7 +2,7 @@
 // to accept without dropping a request that was already accepted.
 
 import type * as net from 'node:net';
-import { OBSERVER_LISTENER, workerPathConnection } from '../fastcgi';
+import { hasWorkerPath, OBSERVER_LISTENER, workerPathConnection } from '../fastcgi';
 import { AccessLog } from './access-log';
 import { connectionOf, guardRequestHandlers, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
 
@@ -17,6 +17,8 @@ export interface TrackerLifecycle {
   readonly accessLog: AccessLog | undefined;
   /** listen_allowed_clients: false for a connection to drop at once. */
   admitConnection(socket: net.Socket): boolean;
+  /** How to hand a kept connection over instead of closing it, while other workers serve on. */
+  readonly handOver: ((socket: net.Socket) => void) | undefined;
   /** status_path and ping_path: the library's own answer to `req`, if it asks for one. */
   readonly builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
 }
@@ -68,9 +70,21 @@ export class ServerTracker {
     this.closeIdleConnections();
     for (const [socket, state] of this.connections) {
       // A kept (FCGI_KEEP_CONN) connection is retired after its last FCGI_END_REQUEST (src/fastcgi).
-      workerPathConnection(socket)?.drain();
+      workerPathConnection(socket)?.drain(this.lifecycle.handOver);
       this.closeIfSilent(socket, state);
     }
+  }
+
+  /** The worker may hand its kept connections over now (the manager said so after the stop began). */
+  handOverConnections(): void {
+    for (const socket of this.connections.keys()) workerPathConnection(socket)?.drain(this.lifecycle.handOver);
+  }
+
+  /** Serves a kept connection another worker handed over; false if this server cannot. */
+  adopt(socket: net.Socket): boolean {
+    if (!hasWorkerPath(this.server) || !this.server.listening) return false;
+    this.server.emit('connection', socket);
+    return true;
   }
 
   private onConnection(socket: net.Socket): void {
@@ -84,7 +98,7 @@ export class ServerTracker {
       this.lifecycle.exitIfDrained();
     });
     if (this.lifecycle.stopping) {
-      workerPathConnection(socket)?.drain();
+      workerPathConnection(socket)?.drain(this.lifecycle.handOver);
       this.closeIfSilent(socket, state);
     }
   }
