@@ -104,3 +104,28 @@ test('as root with no user, one warning; a user other than the manager\'s own, w
   assert.equal((await noUser.exited).code, 2);
   assert.match(noUser.lines.join('\n'), /group needs user/);
 });
+
+test('fcgi-pm --user: an unchanged node-fastcgi app runs as the user, with its supplementary groups; the manager stays root', { skip }, async () => {
+  const dir = tempDir();
+  fs.chmodSync(dir, 0o755); // the user reads the app
+  fs.cpSync(path.join(__dirname, 'fixtures', 'cli-app'), dir, { recursive: true });
+  for (const name of ['node-fastcgi', 'fastcgi-stream', 'bufferlist']) {
+    fs.cpSync(path.join(__dirname, '..', 'node_modules', name), path.join(dir, 'node_modules', name), { recursive: true });
+  }
+  const address = path.join(dir, 'fcgi.sock');
+  const pm = startNode({ script: path.join(__dirname, '..', 'bin', 'fcgi-pm.js'), args: ['-n', '2', '--listen', address, '--user', USER, 'app.js'], cwd: dir });
+  await pm.waitFor(/ready: 2 servers accepting/, 20_000);
+  const expected = ids(USER);
+  const workers = livePids(pm);
+  assert.equal(workers.length, 2);
+  for (const pid of workers) {
+    const s = statusOf(pid);
+    assert.deepEqual(s.uid, [expected.uid, expected.uid, expected.uid, expected.uid], `worker ${pid} Uid`);
+    assert.deepEqual(s.groups, expected.groups, `worker ${pid} Groups`);
+  }
+  assert.deepEqual(statusOf(pm.pid).uid, [0, 0, 0, 0], 'the manager stays root');
+  const answer = await fcgiRequest(address);
+  assert.ok(answer.ok, answer.stdout);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});

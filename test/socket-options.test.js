@@ -8,8 +8,9 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, startHello, fcgiRequest, freePort, skipWithout, have, eventually } = require('./helpers');
+const { tempDir, startHello, fcgiRequest, freePort, skipWithout, have, eventually, httpGet } = require('./helpers');
 const { validateParams } = require('../dist/params');
+const { NGINX, startWebServer } = require('./webservers');
 
 const isRoot = process.getuid?.() === 0;
 
@@ -62,6 +63,33 @@ test('a unix socket gets listen_mode and listen_group: a client of that group co
   assert.doesNotMatch(asNobody.stdout, /Status: 200/);
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
+});
+
+test('nginx running as www-data reaches the pool through listen_group www-data and the default mode, and is refused without the group', { skip: skipWithout(isRoot && ACCOUNTS && NGINX, 'needs root, the www-data account and nginx') }, async () => {
+  const dir = tempDir();
+  fs.chmodSync(dir, 0o711);
+  const withGroup = path.join(dir, 'grouped.sock');
+  const without = path.join(dir, 'plain.sock');
+  const grouped = await startHello({ n: 1, env: { FCGI_LISTEN: withGroup, PM_LISTEN_GROUP: 'www-data' } });
+  const plain = await startHello({ n: 1, env: { FCGI_LISTEN: without } });
+  const servers = [];
+  try {
+    for (const socketPath of [withGroup, without]) servers.push(await startWebServer('nginx', socketPath, { user: 'www-data' }));
+    const workerUid = (pid) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+    const nginxWorkers = execFileSync('pgrep', ['-P', String(servers[0].proc.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    assert.ok(nginxWorkers.length > 0 && nginxWorkers.every((pid) => workerUid(pid) === ACCOUNTS.www.uid), 'nginx\'s worker runs as www-data');
+    const answered = await httpGet(servers[0].port);
+    assert.equal(answered.status, 200, answered.body);
+    const refused = await httpGet(servers[1].port);
+    assert.equal(refused.status, 502, 'without the group, nginx as www-data cannot connect');
+    assert.ok(servers[1].errorLog().some((l) => /Permission denied/.test(l)), servers[1].errorLog().join('\n'));
+  } finally {
+    for (const server of servers) await server.stop();
+    for (const pm of [grouped, plain]) {
+      pm.kill('SIGTERM');
+      await pm.exited;
+    }
+  }
 });
 
 test('listen_owner and the default mode 0660: the owner connects, others cannot', { skip: skipWithout(isRoot && ACCOUNTS, 'needs root and the www-data and nobody accounts') }, async () => {

@@ -92,9 +92,12 @@ function apacheConf({ dir, port, socketPath }) {
   return lines.join('\n') + '\n';
 }
 
-/** nginx in front of `socketPath`, keeping its FastCGI connections (fastcgi_keep_conn, keepalive 8). */
-function nginxConf({ dir, port, socketPath }) {
-  return `${process.getuid?.() === 0 ? 'user root;' : ''}
+/**
+ * nginx in front of `socketPath`, keeping its FastCGI connections (fastcgi_keep_conn, keepalive 8).
+ * Started as root, its worker runs as `user` (root unless told otherwise).
+ */
+function nginxConf({ dir, port, socketPath, user = 'root' }) {
+  return `${process.getuid?.() === 0 ? `user ${user};` : ''}
 worker_processes 1;
 daemon off;
 pid ${path.join(dir, 'nginx.pid')};
@@ -121,15 +124,16 @@ http {
 
 /**
  * Starts `kind` ('nginx', 'lighttpd' or 'apache') in front of the FastCGI unix socket `socketPath` and waits
- * until it answers HTTP. Resolves with { kind, proc, port, errorLog(), stop() }.
+ * until it answers HTTP. Resolves with { kind, proc, port, errorLog(), stop() }. `user`: nginx's worker's
+ * user when started as root.
  */
-async function startWebServer(kind, socketPath) {
+async function startWebServer(kind, socketPath, { user } = {}) {
   const dir = tempDir();
   const port = await freePort();
   const conf = path.join(dir, `${kind}.conf`);
   let proc;
   if (kind === 'nginx') {
-    fs.writeFileSync(conf, nginxConf({ dir, port, socketPath }));
+    fs.writeFileSync(conf, nginxConf({ dir, port, socketPath, user }));
     proc = startNode({ command: NGINX, args: ['-p', dir, '-c', conf] });
   } else if (kind === 'lighttpd') {
     fs.writeFileSync(conf, lighttpdConf({ dir, port, socketPath }));
