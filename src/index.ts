@@ -22,5 +22,13 @@ export {
   pm_warn,
   pm_write_pid_file,
 } from './functional';
-export { startServer, restartServer, stopServer, serverPorts, type StartServerOptions, type RestartServerOptions } from './start-server';
-export { runApp, type RunAppOptions } from './cli';
+export type { StartServerOptions, RestartServerOptions } from './start-server';
+export type { RunAppOptions } from './cli';
+
+// start_server and the CLI load on first use: a worker, which loads this file, boots without them.
+const startServerModule = () => require('./start-server') as typeof import('./start-server');
+export const startServer: typeof import('./start-server').startServer = (...args) => startServerModule().startServer(...args);
+export const restartServer: typeof import('./start-server').restartServer = (...args) => startServerModule().restartServer(...args);
+export const stopServer: typeof import('./start-server').stopServer = (...args) => startServerModule().stopServer(...args);
+export const serverPorts: typeof import('./start-server').serverPorts = (...args) => startServerModule().serverPorts(...args);
+export const runApp: typeof import('./cli').runApp = (...args) => (require('./cli') as typeof import('./cli')).runApp(...args);

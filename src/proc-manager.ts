@@ -2,6 +2,7 @@
 // lines, and hands the work of each role to its own module: manager.ts forks and reaps, worker.ts
 // drains requests, listen.ts finds the socket.
 
+import { performance } from 'node:perf_hooks';
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
 import {
@@ -15,25 +16,14 @@ import {
   WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
-import { groupId, userId } from './os/accounts';
 import { checkAppendable, describeFileError, openOrThrow } from './os/files';
-import { planPrivileges } from './os/privileges';
 import { equipWorker } from './worker/equip';
-import { trackedChildPids } from './os/child-registry';
-import { startOrphanReaper } from './os/orphan-reaper';
-import { readListenQueue } from './socket/listen-queue';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
-import { reportReadinessToStartServer } from './integrations/start-server-readiness';
-import { notifySystemd } from './integrations/systemd-notify';
 import { sendToManager } from './pool/messages';
-import { StatusCollector } from './status/collect';
-import { startStatusListener } from './status/http-listener';
-import { parseListenSpec } from './socket/address';
-import { WorkerPool } from './pool/pool';
-import { poolSizing, type PoolSizing } from './pool/scaling';
-import { canWatchSockets } from './pool/socket-watch';
+import type { WorkerPool } from './pool/pool';
+import type { PoolSizing } from './pool/scaling';
 import { Log, type Logger, type LogLevel } from './log/log';
-import { WorkerOutput } from './log/worker-output';
+import type { WorkerOutput } from './log/worker-output';
 import {
   checkParamCombinations,
   DEFAULT_PARAMS,
@@ -44,10 +34,35 @@ import {
   WORKER_TITLE,
 } from './params';
 import { setProcessTitle } from './os/process-title';
-import { removePidFileIfOurs, writePidFileAtomically } from './pidfile';
 import { WorkerLifecycle } from './worker/lifecycle';
 import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
+
+/**
+ * The modules only the manager uses, loaded when manage() starts one: a worker, which loads this
+ * file too, boots without them (a third of the library's load time; see docs/worker-path.md).
+ */
+function managerModules() {
+  return {
+    ...(require('./os/accounts') as typeof import('./os/accounts')),
+    ...(require('./os/privileges') as typeof import('./os/privileges')),
+    ...(require('./os/child-registry') as typeof import('./os/child-registry')),
+    ...(require('./os/orphan-reaper') as typeof import('./os/orphan-reaper')),
+    ...(require('./socket/listen-queue') as typeof import('./socket/listen-queue')),
+    ...(require('./socket/address') as typeof import('./socket/address')),
+    ...(require('./integrations/start-server-readiness') as typeof import('./integrations/start-server-readiness')),
+    ...(require('./integrations/systemd-notify') as typeof import('./integrations/systemd-notify')),
+    ...(require('./status/collect') as typeof import('./status/collect')),
+    ...(require('./status/http-listener') as typeof import('./status/http-listener')),
+    ...(require('./pool/pool') as typeof import('./pool/pool')),
+    ...(require('./pool/scaling') as typeof import('./pool/scaling')),
+    ...(require('./pool/socket-watch') as typeof import('./pool/socket-watch')),
+    ...(require('./log/worker-output') as typeof import('./log/worker-output')),
+    ...(require('./pidfile') as typeof import('./pidfile')),
+  };
+}
+let loadedManagerModules: ReturnType<typeof managerModules> | undefined;
+const manager = () => (loadedManagerModules ??= managerModules());
 
 export interface AttachOptions {
   /**
@@ -113,6 +128,8 @@ export class ProcManager {
     checkParamCombinations(this.params);
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
+    const { poolSizing, planPrivileges, canWatchSockets, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
+    const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids } = manager();
     // Everything that can fail on bad input fails here, before anything forks.
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
@@ -196,7 +213,7 @@ export class ProcManager {
     const file = fname || (this.params.pid_fname as string | undefined);
     if (!file) return;
     try {
-      writePidFileAtomically(file, process.pid);
+      manager().writePidFileAtomically(file, process.pid);
     } catch (err) {
       this.warn(`open: ${file}: ${(err as Error).message}`);
     }
@@ -207,7 +224,7 @@ export class ProcManager {
     const file = fname || (this.params.pid_fname as string | undefined);
     if (!file) return false;
     try {
-      const result = removePidFileIfOurs(file, process.pid);
+      const result = manager().removePidFileIfOurs(file, process.pid);
       if (result === 'not ours') this.warn(`unlink: ${file}: left alone, it holds another pid`);
       return result === 'removed';
     } catch (err) {
@@ -276,7 +293,7 @@ export class ProcManager {
     if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
     this.worker().track(server, options.dispatch ?? true);
     await this.listenOn(server);
-    if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
+    if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting', nodeBootedMs: performance.nodeTiming.bootstrapComplete, acceptingMs: performance.now() });
   }
 
   // ---- Common methods -----------------------------------------------------------------------
@@ -379,7 +396,7 @@ export class ProcManager {
   /** The workers' stdout and stderr, when they come through the manager's log (log_file or log_timestamps). */
   get workerOutput(): WorkerOutput | undefined {
     if (!this.log.takesWorkerOutput) return undefined;
-    return (this.capturedOutput ??= new WorkerOutput((stream, lines) => this.log.writeWorkerLines(stream, lines)));
+    return (this.capturedOutput ??= new (manager().WorkerOutput)((stream, lines) => this.log.writeWorkerLines(stream, lines)));
   }
 
   /** Waits (a bounded time) for the last lines of the workers that have exited. */
@@ -454,6 +471,7 @@ export class ProcManager {
   /** listen_backlog, and listen_mode, listen_owner and listen_group for a unix socket. */
   private socketOptions(): SocketOptions {
     const { listen_owner: owner, listen_group: group } = this.params as { listen_owner?: string | number; listen_group?: string | number };
+    const { userId, groupId } = manager();
     return {
       backlog: this.params.listen_backlog as number,
       mode: this.params.listen_mode as number,

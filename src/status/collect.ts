@@ -46,6 +46,7 @@ function processOf(h: WorkerHandle, now: number): ProcessSnapshot {
     requestsInFlight: h.inFlight,
     rssBytes: h.rss,
     slowRequests: h.slowRequests,
+    bootMs: Math.round(h.boot?.totalMs ?? 0),
   };
 }
 

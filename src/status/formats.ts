@@ -80,6 +80,7 @@ function processFields(p: ProcessSnapshot): [string, string | number][] {
     ['requests in flight', p.requestsInFlight],
     ['rss', p.rssBytes],
     ['slow requests', p.slowRequests],
+    ['boot duration', p.bootMs],
   ];
 }
 
@@ -184,7 +185,7 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3
 <table id="workers"><thead></thead><tbody></tbody></table>
 <p id="updated"></p>
 <script>
-const keys = ['pid','state','start since','requests','requests in flight','request duration','request method','request uri','slot','generation','rss','slow requests'];
+const keys = ['pid','state','start since','requests','requests in flight','request duration','request method','request uri','slot','generation','rss','slow requests','boot duration'];
 function show(s) {
   document.getElementById('name').textContent = s.pool;
   const pool = document.getElementById('pool');

@@ -28,6 +28,8 @@ export interface ProcessSnapshot {
   requestsInFlight: number;
   rssBytes: number;
   slowRequests: number;
+  /** Fork to accepting, in ms (0 until it accepts). */
+  bootMs: number;
 }
 
 export interface PoolSnapshot {

@@ -47,11 +47,7 @@ export class AccessLog {
   }
 
   /** The clock a request's duration is measured on: read it when the request begins. */
-  static now(): number {
-    return performance.now();
-  }
-
-  /** Writes the line of a request that began at `began` (AccessLog.now()) and has just ended. */
+  /** Writes the line of a request that began at `began` (performance.now()) and has just ended. */
   record(request: object, response: object, began: number): void {
     const req = request as LoggedRequest;
     const res = response as LoggedResponse;

@@ -1,14 +1,12 @@
 // What a worker gets from its parameters beyond the lifecycle itself: listen_allowed_clients,
 // status_path and ping_path (with the manager's answers over IPC), the slow log and the access log.
 
+// Each feature's modules are loaded only when its parameter is set: a worker boots without the rest.
+
 import cluster from 'node:cluster';
 import { checkAppendable, openOrThrow } from '../os/files';
 import { isManagerMessage } from '../pool/messages';
-import { StatusClient } from '../status/client';
-import { builtinResponder } from '../status/responder';
-import { AccessLog } from './access-log';
 import type { WorkerLifecycle } from './lifecycle';
-import { SlowLog } from './slowlog';
 
 export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, unknown>, warn: (msg: string) => void): void {
   const pool = String(params.pm_title);
@@ -16,6 +14,8 @@ export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, u
   if (allowed) lifecycle.allowedClients = new Set(allowed);
   if (params.status_path || params.ping_path) {
     // The manager answers a status request with every worker's fresh report: each one listens.
+    const { StatusClient } = require('../status/client') as typeof import('../status/client');
+    const { builtinResponder } = require('../status/responder') as typeof import('../status/responder');
     const status = new StatusClient();
     if (cluster.isWorker) {
       process.on('message', (message: unknown) => {
@@ -29,9 +29,11 @@ export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, u
   }
   if (Number(params.request_slowlog_timeout) > 0) {
     if (params.slowlog) checkAppendable('slowlog', params.slowlog as string);
+    const { SlowLog } = require('./slowlog') as typeof import('./slowlog');
     lifecycle.slowlog = new SlowLog({ timeoutSeconds: params.request_slowlog_timeout as number, file: params.slowlog as string | undefined, pool, warn });
   }
   if (params.access_log) {
+    const { AccessLog } = require('./access-log') as typeof import('./access-log');
     lifecycle.accessLog = openOrThrow('access_log', params.access_log as string, (file) => new AccessLog(file, params.access_format as string, pool));
   }
 }

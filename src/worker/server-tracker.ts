@@ -2,8 +2,9 @@
 // to accept without dropping a request that was already accepted.
 
 import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { hasWorkerPath, OBSERVER_LISTENER, workerPathConnection } from '../fastcgi';
-import { AccessLog } from './access-log';
+import type { AccessLog } from './access-log';
 import { connectionOf, guardRequestHandlers, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
 
 /** What a tracker reports to, and asks of, the worker lifecycle. */
@@ -116,7 +117,7 @@ export class ServerTracker {
     const state = this.stateOf(connectionOf(req));
     state.active++;
     const accessLog = this.lifecycle.accessLog;
-    const began = accessLog ? AccessLog.now() : 0;
+    const began = accessLog ? performance.now() : 0;
     this.lifecycle.requestBegan(req, res);
     this.dispatcher?.preDispatch();
     let done = false;
