@@ -29,6 +29,7 @@ const { loggingPhase, loggingInstances } = require('./phases/logging');
 const { baselinePhase, baselineInstances } = require('./phases/baseline');
 const { timeoutsPhase, timeoutsInstances } = require('./phases/timeouts');
 const { statusPhase, statusInstances } = require('./phases/status');
+const { bootPhase, bootInstances } = require('./phases/boot');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -91,6 +92,10 @@ const PHASES = {
   logging: {
     instances: (ids) => loggingInstances(ids),
     run: (ctx, ids, log) => loggingPhase(ctx, ids, log),
+  },
+  boot: {
+    instances: (ids, options) => bootInstances(ids, options),
+    run: (ctx, ids, log) => bootPhase(ctx, ids, log),
   },
   profile: {
     instances: (ids) => ids.filter((id) => ['pm', 'pm-asis', 'perl', 'php'].includes(id)).map((id) => ({ id, name: `profile-${id}` })),

@@ -25,10 +25,11 @@ export {
 export type { StartServerOptions, RestartServerOptions } from './start-server';
 export type { RunAppOptions } from './cli';
 
+// serverPorts is small, and listen.ts loads it anyway.
+export { serverPorts } from './start-server/ports';
 // start_server and the CLI load on first use: a worker, which loads this file, boots without them.
 const startServerModule = () => require('./start-server') as typeof import('./start-server');
 export const startServer: typeof import('./start-server').startServer = (...args) => startServerModule().startServer(...args);
 export const restartServer: typeof import('./start-server').restartServer = (...args) => startServerModule().restartServer(...args);
 export const stopServer: typeof import('./start-server').stopServer = (...args) => startServerModule().stopServer(...args);
-export const serverPorts: typeof import('./start-server').serverPorts = (...args) => startServerModule().serverPorts(...args);
 export const runApp: typeof import('./cli').runApp = (...args) => (require('./cli') as typeof import('./cli')).runApp(...args);

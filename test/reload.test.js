@@ -56,7 +56,7 @@ test('a reload storm under load: no request fails, and the processes never pass 
     const results = await load.stop();
     clearInterval(sampler);
     const failed = results.filter((r) => !r.ok);
-    assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed[0]?.stdout}${failed[0]?.stderr}`);
+    assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed[0]?.stdout}${failed[0]?.stderr} code ${failed[0]?.code}`);
     assert.ok(results.length >= 30, `the loops ran (${results.length} requests)`);
   }
   assert.ok(most <= n + surge, `at most ${n + surge} processes at once, saw ${most}`);
@@ -74,7 +74,7 @@ test('a broken release leaves the old workers serving; fixing it and sending HUP
   await pm.waitFor(/reload abandoned: generation 2: server \(pid \d+\) exited before it accepted; generation 1 keeps serving/);
   for (let i = 0; i < 10; i++) {
     const r = await fcgiRequest(pm.address);
-    assert.ok(r.ok, r.stdout);
+    assert.ok(r.ok, `${r.stdout} ${r.stderr} ${r.code}\n${pm.lines.slice(-12).join("\n")}`);
     assert.equal(releaseOf(r), 'ok');
     assert.ok(before.includes(pidOfAnswer(r)), 'an old worker answered');
   }

@@ -13,6 +13,7 @@
 //   BENCH_ACCESS_LOG=FILE ...     passes access_log: FILE (the logging phase)
 //   BENCH_WORKER_TIMEOUT=S, BENCH_SLOWLOG_TIMEOUT=S ...  worker_timeout, request_slowlog_timeout (the timeouts phase)
 //   BENCH_STATUS=1 ...           status_path /status and ping_path /ping (the status phase)
+//   BENCH_STATUS_LISTEN=PATH ...  status_listen on that unix socket (the boot phase reads `boot duration`)
 //   BENCH_PM=ondemand, BENCH_IDLE_TIMEOUT=S ...  pm = ondemand with process_idle_timeout S
 //   BENCH_COUNT_REQUESTS=1 ...    each worker prints `bench-served pid=<pid> requests=<n>` on stderr as
 //                                 it exits (how far past max_requests a recycled worker served)
@@ -25,6 +26,7 @@ async function main() {
   if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
   if (process.env.BENCH_ACCESS_LOG) params.access_log = process.env.BENCH_ACCESS_LOG;
   if (process.env.BENCH_STATUS === '1') Object.assign(params, { status_path: '/status', ping_path: '/ping' });
+  if (process.env.BENCH_STATUS_LISTEN) params.status_listen = process.env.BENCH_STATUS_LISTEN;
   if (process.env.BENCH_PM) Object.assign(params, { pm: process.env.BENCH_PM, process_idle_timeout: Number(process.env.BENCH_IDLE_TIMEOUT || 10) });
   if (process.env.BENCH_WORKER_TIMEOUT) params.worker_timeout = Number(process.env.BENCH_WORKER_TIMEOUT);
   if (process.env.BENCH_SLOWLOG_TIMEOUT) params.request_slowlog_timeout = Number(process.env.BENCH_SLOWLOG_TIMEOUT);

@@ -3,7 +3,7 @@
 // --fronts-connections=C, --phases=a,b, --storm-hups=N, ...) or the matching BENCH_* environment
 // variables. Flags win.
 
-const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'baseline', 'logging', 'timeouts', 'status', 'profile'];
+const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'baseline', 'logging', 'timeouts', 'status', 'boot', 'profile'];
 
 const FULL = {
   duration: 10, // seconds per wrk run
@@ -18,6 +18,7 @@ const FULL = {
   idleSeconds: 10, // idle window for the 64-worker manager
   profileSeconds: 5,
   policyRepeats: 8,
+  bootRepeats: 12, // boot: kill -9 and replacement per backend
   policySeconds: 4,
 };
 
@@ -34,6 +35,7 @@ const QUICK = {
   idleSeconds: 3,
   profileSeconds: 2,
   policyRepeats: 2,
+  bootRepeats: 3,
   policySeconds: 1,
 };
 
@@ -79,6 +81,9 @@ function parseOptions(argv = process.argv.slice(2), env = process.env) {
     stormSeconds: num('storm-seconds', 'STORM_SECONDS', base.stormSeconds, { min: 1 }),
     stormLead: base.stormLead,
     baselineRef: String(pick('baseline-ref', 'BASELINE_REF') ?? '62f111b'),
+    // The last commit before the boot-time cuts (lazy loading of the manager's modules).
+    bootRef: String(pick('boot-ref', 'BOOT_REF') ?? 'aba7143'),
+    bootRepeats: num('boot-repeats', 'BOOT_REPEATS', base.bootRepeats, { integer: true, min: 1 }),
     maxRequests: num('max-requests', 'MAX_REQUESTS', 1000, { integer: true, min: 1 }),
     crashSeconds: num('crash-seconds', 'CRASH_SECONDS', base.crashSeconds, { min: 1 }),
     scaleWorkers: num('scale-workers', 'SCALE_WORKERS', 64, { integer: true, min: 1 }),

@@ -50,6 +50,7 @@ function renderReport(results) {
   if (phases.logging) renderLogging(L, phases.logging);
   if (phases.timeouts) renderTimeouts(L, phases.timeouts);
   if (phases.status) renderStatusPhase(L, phases.status);
+  if (phases.boot) renderBoot(L, phases.boot);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
   return L.join('\n') + '\n';
@@ -309,6 +310,26 @@ function renderStatusPhase(L, st) {
   L.push('');
   const o = st.ondemand;
   L.push(o?.skipped ? `pm = ondemand: skipped (${o.skipped}).` : `pm = ondemand, the first request from no worker (fork, boot, accept, answer, through nginx): ${range(o.firstMs)} ms over ${o.tries} tries.`, '');
+}
+
+function renderBoot(L, b) {
+  L.push('## Boot: fork to answering, and an idle worker\'s memory', '');
+  if (b.skipped) {
+    L.push(`Skipped: ${b.skipped}.`, '');
+    return;
+  }
+  L.push(
+    'One worker per backend behind nginx; each round kills it with kill -9 and times until a new pid answers (the manager\'s reaction, the fork and the new worker\'s boot), the backends in turn. ' +
+      `*ref-${b.ref}*: this project at ${b.commit ?? b.ref}, before the boot-time cuts. *Fork → accepting*: as this build's manager measured it (the status page's \`boot duration\`). Memory: the worker after its last boot, idle.`,
+    '',
+  );
+  const q = (x) => (x ? `${fmt(x.p50)} / ${fmt(x.p95)}` : '–');
+  const rows = b.variants.map((key) => {
+    const s = b.summary[key];
+    return [key, q(s.answeringMs), q(s.acceptingMs), fmt(s.answeringMs?.n), fmt(s.memory?.rssMiB, 1), fmt(s.memory?.pssMiB, 1), fmt(s.failedProbes)];
+  });
+  L.push(table(['backend', 'fork → answering, ms (median / p95)', 'fork → accepting, ms (median / p95)', 'boots', 'worker RSS MiB', 'worker PSS MiB', 'failed probes'], rows, ['l']));
+  L.push('');
 }
 
 function renderTimeouts(L, t) {

@@ -50,4 +50,4 @@ async function baselinePhase(ctx, ids, log) {
   return { ref, commit, ...result };
 }
 
-module.exports = { baselinePhase, baselineInstances };
+module.exports = { baselinePhase, baselineInstances, buildRef };

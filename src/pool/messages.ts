@@ -2,6 +2,7 @@
 // manager's dispatch table (pool.ts) has a handler for every kind and the compiler checks it. Workers
 // send nothing per request: reports are coalesced (worker/reporter.ts).
 
+import type { Worker } from 'node:cluster';
 import type * as net from 'node:net';
 
 export type WorkerMessage =
@@ -29,11 +30,13 @@ export type WorkerMessage =
   | { act: 'fcgi-pm:status-request'; id: number }
   /** It retires, and hands one of its kept connections, idle, to the manager for another worker
    * (the connection is the message's handle). */
-  | { act: 'fcgi-pm:hand-over' };
+  | { act: 'fcgi-pm:hand-over' }
+  /** It stops and has nothing left: it exits once the manager answers (nothing more is sent to it). */
+  | { act: 'fcgi-pm:drained' };
 
 export type WorkerMessageAct = WorkerMessage['act'];
 
-const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request', 'fcgi-pm:hand-over'];
+const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request', 'fcgi-pm:hand-over', 'fcgi-pm:drained'];
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   const act = (message as { act?: unknown } | null)?.act;
@@ -55,13 +58,27 @@ export type ManagerMessage =
    * over when they fall idle, rather than close them. */
   | { act: 'fcgi-pm:hand-over-connections' }
   /** Serve this kept connection (the message's handle), handed over by a retiring worker. */
-  | { act: 'fcgi-pm:adopt' };
+  | { act: 'fcgi-pm:adopt' }
+  /** The answer to its 'drained': every connection sent to it before has arrived; it may exit. */
+  | { act: 'fcgi-pm:drained' };
 
-const MANAGER_ACTS: readonly ManagerMessage['act'][] = ['fcgi-pm:report-now', 'fcgi-pm:status', 'fcgi-pm:hand-over-connections', 'fcgi-pm:adopt'];
+const MANAGER_ACTS: readonly ManagerMessage['act'][] = ['fcgi-pm:report-now', 'fcgi-pm:status', 'fcgi-pm:hand-over-connections', 'fcgi-pm:adopt', 'fcgi-pm:drained'];
 
 export function isManagerMessage(message: unknown): message is ManagerMessage {
   const act = (message as { act?: unknown } | null)?.act;
   return typeof act === 'string' && (MANAGER_ACTS as readonly string[]).includes(act);
+}
+
+/**
+ * Sends `message` (and `handle`, a socket) to a worker. Always with a callback: without one, a
+ * write to a worker that has just exited (EPIPE) is an 'error' event on the cluster Worker, which
+ * nothing listens to, and would take the manager down. That worker's exit is handled where it is
+ * reaped; `done` hears whether the message went.
+ */
+export function sendToWorker(worker: Worker, message: ManagerMessage, handle?: net.Socket, done: (err: Error | null) => void = () => {}): void {
+  if (!worker.isConnected()) return done(new Error('the worker is gone'));
+  if (handle) worker.send(message, handle, { keepOpen: false }, (err: Error | null) => done(err));
+  else worker.send(message, (err: Error | null) => done(err));
 }
 
 /** Sends `message` with `handle` (a socket) to the manager; `done` runs once it is sent or cannot be. */

@@ -17,7 +17,7 @@ import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type Manage
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
-import { isWorkerMessage, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
+import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
 import { Autoscaler, type ScalablePool } from './autoscaler';
 import type { PoolSizing } from './scaling';
@@ -128,6 +128,11 @@ export class WorkerPool {
     'fcgi-pm:heartbeat': (handle, { inFlight }) => handle.setInFlight(inFlight),
     'fcgi-pm:status-request': (handle, { id }) => void this.answerStatus(handle, id),
     'fcgi-pm:hand-over': (handle, _message, sent) => this.passConnectionOn(handle, sent),
+    // It is about to exit: nothing more goes to it, and the answer follows whatever did.
+    'fcgi-pm:drained': (handle) => {
+      handle.drained = true;
+      sendToWorker(handle.worker, { act: 'fcgi-pm:drained' });
+    },
   };
 
   constructor(
@@ -251,7 +256,7 @@ export class WorkerPool {
   private async refreshReports(): Promise<void> {
     const asked = [...this.handles.values()].filter((h) => h.worker.isConnected());
     const before = new Map(asked.map((h) => [h, h.reports]));
-    for (const h of asked) h.worker.send({ act: 'fcgi-pm:report-now' } satisfies ManagerMessage);
+    for (const h of asked) sendToWorker(h.worker, { act: 'fcgi-pm:report-now' });
     const deadline = Date.now() + STATUS_REPORT_WAIT_MS;
     while (asked.some((h) => this.handles.has(h.pid) && h.reports === before.get(h)) && Date.now() < deadline) {
       await Promise.race([new Promise<void>((resolve) => this.reportWaiters.push(resolve)), sleep(Math.max(1, deadline - Date.now()))]);
@@ -425,7 +430,7 @@ export class WorkerPool {
       return;
     }
     this.handedOver++;
-    to.worker.send({ act: 'fcgi-pm:adopt' } satisfies ManagerMessage, sent, { keepOpen: false }, (err: Error | null) => {
+    sendToWorker(to.worker, { act: 'fcgi-pm:adopt' }, sent, (err) => {
       if (err) sent.destroy();
     });
   }
@@ -499,7 +504,7 @@ export class WorkerPool {
   /** status_path: the asking worker gets the status source's answer, from fresh reports. */
   private async answerStatus(handle: WorkerHandle, id: number): Promise<void> {
     const reply = (message: ManagerMessage) => {
-      if (handle.worker.isConnected()) handle.worker.send(message);
+      sendToWorker(handle.worker, message);
     };
     if (!this.statusSource) return reply({ act: 'fcgi-pm:status', id, snapshot: null, error: 'no status source' });
     await this.refreshReports();

@@ -3,7 +3,7 @@
 
 import type { Worker } from 'node:cluster';
 import { performance } from 'node:perf_hooks';
-import type { ManagerMessage, WorkerMessage } from './messages';
+import { sendToWorker, type WorkerMessage } from './messages';
 import type { WorkerState, WorkerView } from './plan';
 
 type Report = Extract<WorkerMessage, { act: 'fcgi-pm:report' }>;
@@ -52,9 +52,12 @@ export class WorkerHandle implements WorkerView {
   /** The manager asked it to stop, so its exit is no crash. */
   retired = false;
 
+  /** It stops and has told the manager it has nothing left (it exits once answered). */
+  drained = false;
+
   /** It accepts and is not on its way out. */
   get serving(): boolean {
-    return this.state === 'accepting' && !this.retired;
+    return this.state === 'accepting' && !this.retired && !this.drained;
   }
 
   /**
@@ -65,7 +68,8 @@ export class WorkerHandle implements WorkerView {
     if (this.retired) return;
     this.retired = true;
     if (this.state !== 'exiting') this.state = 'retiring';
-    if (handOver && this.worker.isConnected()) this.worker.send({ act: 'fcgi-pm:hand-over-connections' } satisfies ManagerMessage);
+    // Only a worker that accepted has connections to hand over.
+    if (handOver && this.state === 'retiring' && this.acceptingAt !== undefined) sendToWorker(this.worker, { act: 'fcgi-pm:hand-over-connections' });
     sendSignal(this.pid, 'SIGTERM');
   }
 

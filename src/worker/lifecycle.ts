@@ -35,6 +35,9 @@ export interface WorkerHost {
   readonly workerTimeoutSeconds: number;
 }
 
+/** How long a drained worker waits for the manager's answer before it exits anyway. */
+const DRAIN_ANSWER_TIMEOUT_MS = 1_000;
+
 /** Node's own exit status after an uncaught exception. */
 const UNCAUGHT_EXCEPTION_STATUS = 1;
 
@@ -58,6 +61,10 @@ export class WorkerLifecycle {
   private readonly deadlines: RequestDeadlines<RequestLike, ResponseLike> | undefined;
   /** The manager said other workers serve on: kept connections are handed over, not closed. */
   private handingOver = false;
+  /** Drained and stopping: asked the manager whether a connection is on its way (see exitIfDrained). */
+  private drainAsked = false;
+  private drainAcknowledged = false;
+  private drainWait: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: WorkerHost) {
     if (cluster.isWorker) {
@@ -67,6 +74,7 @@ export class WorkerLifecycle {
         if (!isManagerMessage(message)) return;
         if (message.act === 'fcgi-pm:hand-over-connections') this.handOverConnections();
         else if (message.act === 'fcgi-pm:adopt') this.adopt(sent as net.Socket | undefined);
+        else if (message.act === 'fcgi-pm:drained') this.drainAnswered();
       });
     }
     const terminateAfter = host.requestTerminateTimeoutSeconds;
@@ -203,10 +211,27 @@ export class WorkerLifecycle {
   exitIfDrained(): void {
     if (this.stopReason === undefined || this.exiting || this.inFlight > 0) return;
     for (const tracker of this.trackers) if (tracker.openConnections > 0) return;
+    // The manager may have passed this worker a connection (fcgi-pm:adopt) that is still in the IPC
+    // channel: exiting now would close it unread. The manager answers 'drained' after everything it
+    // sent before, so once the answer is in, every connection sent here has arrived.
+    if (!this.drainAcknowledged && cluster.isWorker && process.connected) {
+      if (this.drainAsked) return;
+      this.drainAsked = true;
+      sendToManager({ act: 'fcgi-pm:drained' });
+      this.drainWait = setTimeout(() => this.drainAnswered(), DRAIN_ANSWER_TIMEOUT_MS);
+      return;
+    }
     this.exiting = true;
     const reason = this.stopReason;
     // One turn of the event loop lets the last response's writes leave first.
     setImmediate(() => this.host.exit(reason, this.exitStatus));
+  }
+
+  /** The manager's answer to 'drained' (or no answer in time): check again, and exit if still drained. */
+  private drainAnswered(): void {
+    clearTimeout(this.drainWait);
+    this.drainAcknowledged = true;
+    this.exitIfDrained();
   }
 }
 

@@ -81,9 +81,13 @@ export class ServerTracker {
     for (const socket of this.connections.keys()) workerPathConnection(socket)?.drain(this.lifecycle.handOver);
   }
 
-  /** Serves a kept connection another worker handed over; false if this server cannot. */
+  /**
+   * Serves a kept connection another worker handed over; false if this server cannot. A worker that
+   * began to stop meanwhile takes it too, as a connection accepted just before the stop: it serves
+   * what arrives on it, or hands it on again.
+   */
   adopt(socket: net.Socket): boolean {
-    if (!hasWorkerPath(this.server) || !this.server.listening) return false;
+    if (!hasWorkerPath(this.server)) return false;
     this.server.emit('connection', socket);
     return true;
   }
