@@ -424,6 +424,10 @@ export class FastCgiConnection implements RequestConnection {
    */
   private closeIfIdle(): void {
     if (this.finished || this.requests.size > 0) return;
+    // An answer given while its request's records are being read (the application answered at the end
+    // of FCGI_PARAMS, with the empty FCGI_STDIN in the same chunk): onData checks again once the chunk
+    // is read, with no timer armed and cleared for every request.
+    if (this.reader.reading) return;
     if (!this.idle) {
       // ... but not forever: a peer that never finishes its request is cut off.
       this.lingerTimer ??= setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
