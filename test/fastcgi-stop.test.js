@@ -103,3 +103,33 @@ test('HUP with kept connections: each one is handed to a new worker, busy or idl
   app.kill('SIGTERM');
   assert.equal((await app.exited).code, 0);
 });
+
+test("node-fastcgi's server timeout: an idle kept connection is closed after it, a busy one is not", async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1, env: { FCGI_TEST_TIMEOUT_MS: '400' } });
+  const idle = await RawConnection.open(app.address);
+  const busy = await RawConnection.open(app.address);
+  for (const conn of [idle, busy]) {
+    await conn.write(request(1, { keepConn: true }));
+    await conn.response(1);
+  }
+  const idleSince = Date.now();
+  const idleClosedAt = idle.until((c) => c.finReceived || c.endedState !== undefined, 5_000, 'the idle connection closed').then(() => Date.now());
+  const started = Date.now();
+  // The busy one has traffic every 100 ms for 1.5 s: over three times the timeout.
+  let id = 2;
+  while (Date.now() - started < 1_500) {
+    await busy.write(request(id, { keepConn: true }));
+    await busy.response(id);
+    id++;
+    await sleep(100);
+  }
+  const idleFor = (await idleClosedAt) - idleSince;
+  assert.ok(idleFor >= 400 && idleFor < 4_000, `the idle connection was closed after ${idleFor} ms of quiet (timeout 400 ms)`);
+  assert.equal(busy.finReceived, false, 'the busy connection is still open');
+  assert.equal(busy.endedState, undefined);
+  await busy.write(request(id, { keepConn: true }));
+  assert.equal((await busy.response(id)).status, 200, 'and answers');
+  for (const conn of [idle, busy]) conn.close();
+  app.kill('SIGTERM');
+  assert.equal((await app.exited).code, 0);
+});

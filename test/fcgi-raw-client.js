@@ -249,7 +249,8 @@ function parseHostPort(address) {
 //   pool-as-is  under ProcManager with attach(server, { fastcgi: 'as-is' }).
 // Env: FCGI_TEST_MULTIPLEX=0 (createServer's multiplex: false), FCGI_TEST_MAX_REQS, FCGI_TEST_MAX_CONNS,
 // FCGI_TEST_KEEP_CONN_ALIAS=1 (see below), FCGI_TEST_ROLES=1 (an authorizer and a filter too),
-// FCGI_TEST_LOG_REQUESTS=1 (a line `request started: <url> (pid <pid>)` on stderr as each responder
+// FCGI_TEST_TIMEOUT_MS=MS (server.setTimeout(MS): an idle connection times out and, unhandled, is
+// closed), FCGI_TEST_LOG_REQUESTS=1 (a line `request started: <url> (pid <pid>)` on stderr as each responder
 // request reaches the application, for a test to wait on instead of sleeping).
 // Query: echo=1 answer with what the app sees of the request (JSON); sleep=S answer after S s (at most 5); stderr=TEXT write TEXT to res.stderr first; bytes=N
 // stream N bytes (64 KiB chunks, with backpressure; at most 100 MiB); body=1 read the whole body and
@@ -269,6 +270,8 @@ function serveTestApp(mode, socketPath, n) {
   if (process.env.FCGI_TEST_MAX_REQS) config.maxReqs = Number(process.env.FCGI_TEST_MAX_REQS);
   if (process.env.FCGI_TEST_MAX_CONNS) config.maxConns = Number(process.env.FCGI_TEST_MAX_CONNS);
   const logRequests = process.env.FCGI_TEST_LOG_REQUESTS === '1';
+  // FCGI_TEST_TIMEOUT_MS: node-fastcgi's server.setTimeout (idle connections closed).
+  const timeoutMs = Number(process.env.FCGI_TEST_TIMEOUT_MS || 0);
   let connections = 0;
   /** Requests seen per client connection (node-fastcgi's request stream keeps it as `_conn`). */
   const perConnection = new WeakMap();
@@ -380,6 +383,7 @@ function serveTestApp(mode, socketPath, n) {
       req.data.on('end', done);
     });
   }
+  if (timeoutMs > 0) server.setTimeout(timeoutMs); // no callback: an unhandled timeout closes the connection
   if (mode === 'as-is') {
     server.listen(socketPath, () => console.error(`test app (pid ${process.pid}) listening`));
     process.on('SIGTERM', () => process.exit(0));

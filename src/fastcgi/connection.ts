@@ -79,6 +79,8 @@ const LINGER_MS = 5_000;
  * connections over to them once idle (worker/connection-handover.ts) and closes none: no race.
  */
 const DRAIN_QUIET_MS = 1_000;
+/** Sweeps without traffic after which a connection has been idle for the server's timeout. */
+const IDLE_SWEEPS = 4;
 const RETIRE_WAIT_MS = 1_000;
 
 const ROLE_EVENTS: Record<number, string> = {
@@ -91,11 +93,33 @@ const ROLE_EVENTS: Record<number, string> = {
 export class ServerState {
   activeRequests = 0;
   readonly paramNames = new NameCache();
+  /** The connections the idle sweep watches (node-fastcgi's server `timeout`). */
+  private readonly watched = new Set<FastCgiConnection>();
+  private sweep: NodeJS.Timeout | undefined;
 
   constructor(
     readonly server: FastCgiServer,
     readonly classes: ResponseClasses,
   ) {}
+
+  /**
+   * node-fastcgi closes a connection with no traffic for the server's `timeout` (2 minutes), with a
+   * socket timer per connection. One sweep per server does it here, every quarter of the timeout, so
+   * a connection per request arms no timer: a connection that saw no traffic in IDLE_SWEEPS sweeps
+   * in a row times out (after between 1 and 1.25 times the timeout).
+   */
+  watch(connection: FastCgiConnection): void {
+    const timeout = this.server.timeout;
+    if (!timeout) return;
+    this.watched.add(connection);
+    this.sweep ??= setInterval(() => {
+      for (const c of this.watched) c.sweepIdle();
+    }, timeout / IDLE_SWEEPS).unref();
+  }
+
+  unwatch(connection: FastCgiConnection): void {
+    this.watched.delete(connection);
+  }
 
   /** True if the application listens for `event` (the worker's observers do not count). */
   handles(event: string): boolean {
@@ -106,11 +130,13 @@ export class ServerState {
   }
 }
 
-const connectionsBySocket = new WeakMap<net.Socket, FastCgiConnection>();
+/** The connection object serving a socket, on the socket (a property costs less than a WeakMap entry). */
+const CONNECTION = Symbol('fcgi-procmanager.connection');
+type WithConnection = net.Socket & { [CONNECTION]?: FastCgiConnection };
 
 /** The worker-path connection serving `socket`, if any. */
 export function workerPathConnection(socket: net.Socket): FastCgiConnection | undefined {
-  return connectionsBySocket.get(socket);
+  return (socket as WithConnection)[CONNECTION];
 }
 
 export class FastCgiConnection implements RequestConnection {
@@ -131,6 +157,10 @@ export class FastCgiConnection implements RequestConnection {
   private lastActive = performance.now();
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** Reads and writes seen, and the count at the idle sweeps (ServerState.watch). */
+  private traffic = 0;
+  private trafficAtSweep = 0;
+  private idleSweeps = 0;
   /** Set by drain() when this connection is to be handed over, not closed (see DRAIN_QUIET_MS). */
   private handOver: ((socket: net.Socket) => void) | undefined;
 
@@ -138,11 +168,11 @@ export class FastCgiConnection implements RequestConnection {
     readonly socket: net.Socket,
     private readonly state: ServerState,
   ) {
-    connectionsBySocket.set(socket, this);
+    (socket as WithConnection)[CONNECTION] = this;
     this.reader = new RecordReader((type, requestId, content) => this.onRecord(type, requestId, content));
     this.out = new RecordWriter(socket);
     const server = state.server;
-    if (server.timeout) socket.setTimeout(server.timeout);
+    state.watch(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => this.onClose());
     socket.on('timeout', () => this.onTimeout());
@@ -203,6 +233,7 @@ export class FastCgiConnection implements RequestConnection {
 
   private onData(chunk: Buffer): void {
     this.lastActive = performance.now();
+    this.traffic++;
     try {
       this.reader.push(chunk);
     } catch (err) {
@@ -318,6 +349,18 @@ export class FastCgiConnection implements RequestConnection {
     this.socket.destroy();
   }
 
+  /** The idle sweep (ServerState.watch): times the connection out after IDLE_SWEEPS sweeps with no traffic. */
+  sweepIdle(): void {
+    if (this.traffic !== this.trafficAtSweep) {
+      this.trafficAtSweep = this.traffic;
+      this.idleSweeps = 0;
+      return;
+    }
+    if (++this.idleSweeps < IDLE_SWEEPS) return;
+    this.idleSweeps = 0;
+    this.onTimeout();
+  }
+
   private onTimeout(): void {
     let handled = false;
     for (const request of this.requests.values()) {
@@ -331,6 +374,7 @@ export class FastCgiConnection implements RequestConnection {
 
   private onClose(): void {
     this.finished = true;
+    this.state.unwatch(this);
     clearTimeout(this.drainTimer);
     clearTimeout(this.lingerTimer);
     this.unfinishedInput.clear();
@@ -356,6 +400,7 @@ export class FastCgiConnection implements RequestConnection {
 
   writeStream(requestId: number, type: number, chunk: Buffer | string, encoding: BufferEncoding, callback: () => void): void {
     if (this.finished || this.socket.destroyed) return callback();
+    this.traffic++;
     this.out.writeStream(requestId, type, chunk, encoding, callback);
   }
 

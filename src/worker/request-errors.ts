@@ -16,6 +16,7 @@ export interface RequestLike {
 /** The part of a response the worker side uses. */
 export interface ResponseLike {
   once(event: 'finish' | 'close', listener: () => void): unknown;
+  on(event: 'finish' | 'close', listener: () => void): unknown;
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   getHeaderNames(): string[];

@@ -98,7 +98,8 @@ export class ServerTracker {
       return;
     }
     const state = this.stateOf(socket);
-    socket.once('close', () => {
+    // 'close' comes once: on() spares once()'s wrapper, per connection.
+    socket.on('close', () => {
       this.connections.delete(socket);
       this.lifecycle.exitIfDrained();
     });
@@ -135,8 +136,9 @@ export class ServerTracker {
       this.dispatcher?.postDispatch();
       if (this.lifecycle.stopping) setImmediate(() => this.closeIdleConnections());
     };
-    res.once('finish', finish);
-    res.once('close', finish);
+    // finish() runs once whichever comes first: on() spares once()'s wrappers, per request.
+    res.on('finish', finish);
+    res.on('close', finish);
   }
 
   /** node:http keeps idle keep-alive connections open; it knows which ones are idle. */
