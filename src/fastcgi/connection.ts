@@ -478,30 +478,29 @@ export class FastCgiConnection implements RequestConnection {
       this.lingerTimer ??= setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
       return;
     }
+    // Everything the request sent has been read: close(2) at once puts the FIN right behind the
+    // answer (a connection per request, as nginx opens by default, then costs one system call
+    // and no timer, instead of shutdown(2), a timer and a wait for the web server's FIN).
+    this.closeNow();
+  }
+
+  /**
+   * Closes an idle connection now (its last request, or the worker stops). Everything sent to us has
+   * been read, so close(2) puts the FIN right behind our last bytes; with bytes still to write, the
+   * FIN follows them, and a peer that never closes its side is cut off after LINGER_MS.
+   */
+  private closeNow(): void {
+    if (this.finished || !this.idle) return;
     this.finished = true;
     this.reader.stop();
     this.out.flush(); // the last FCGI_END_REQUEST goes before the FIN
     clearTimeout(this.lingerTimer);
-    // Everything the request sent has been read: close(2) at once puts the FIN right behind the
-    // answer (a connection per request, as nginx opens by default, then costs one system call
-    // and no timer, instead of shutdown(2), a timer and a wait for the web server's FIN).
     if (this.socket.writableLength === 0 && this.socket.readableLength === 0) {
       this.socket.destroy();
       return;
     }
     this.socket.end();
     this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
-  }
-
-  /** Closes an idle connection now (the worker stops). */
-  private closeNow(): void {
-    if (this.finished || !this.idle) return;
-    this.finished = true;
-    this.reader.stop();
-    this.out.flush();
-    // Everything sent to us has been read, so close(2) puts the FIN right behind our last bytes.
-    if (this.socket.writableLength === 0) this.socket.destroy();
-    else this.socket.end();
   }
 }
 
