@@ -2,7 +2,6 @@
 // lines, and hands the work of each role to its own module: manager.ts forks and reaps, worker.ts
 // drains requests, listen.ts finds the socket.
 
-import { performance } from 'node:perf_hooks';
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
 import {
@@ -293,7 +292,7 @@ export class ProcManager {
     if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
     this.worker().track(server, options.dispatch ?? true);
     await this.listenOn(server);
-    if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting', nodeBootedMs: performance.nodeTiming.bootstrapComplete, acceptingMs: performance.now() });
+    if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
   }
 
   // ---- Common methods -----------------------------------------------------------------------

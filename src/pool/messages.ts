@@ -6,11 +6,8 @@ import type { Worker } from 'node:cluster';
 import type * as net from 'node:net';
 
 export type WorkerMessage =
-  /**
-   * Its server accepts on the manager's socket: the worker counts as ready. With when (in ms since
-   * its process began, performance.now()) Node had booted and its server began to accept.
-   */
-  | { act: 'fcgi-pm:accepting'; nodeBootedMs: number; acceptingMs: number }
+  /** Its server accepts on the manager's socket: the worker counts as ready. */
+  | { act: 'fcgi-pm:accepting' }
   /** The worker's scoreboard figures, sent at most once a second while they change. */
   | {
       act: 'fcgi-pm:report';

@@ -121,7 +121,7 @@ export class WorkerPool {
   private handedOver = 0;
 
   private readonly handlers: Handlers = {
-    'fcgi-pm:accepting': (handle, { nodeBootedMs, acceptingMs }) => this.onAccepting(handle, nodeBootedMs, acceptingMs),
+    'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
     'fcgi-pm:report': (handle, report) => this.onReport(handle, report),
     'fcgi-pm:recycle': (handle, { reason }) => this.onRecycleAsked(handle, reason),
     // Hearing from it is what counts (lastHeardAt, set for every message); its count keeps the log right.
@@ -463,10 +463,10 @@ export class WorkerPool {
     return this.handles.get(worker.process.pid ?? -1);
   }
 
-  private onAccepting(handle: WorkerHandle, nodeBootedMs: number, acceptingMs: number): void {
+  private onAccepting(handle: WorkerHandle): void {
     if (handle.state === 'starting') handle.state = 'accepting';
     handle.acceptingAt = Date.now();
-    handle.boot = { totalMs: performance.now() - handle.forkedAtMonotonic, nodeMs: nodeBootedMs, appMs: acceptingMs - nodeBootedMs };
+    handle.bootMs = performance.now() - handle.forkedAtMonotonic;
     // A fresh Node process runs its code slowly until V8 has compiled the hot paths; the workers it
     // replaces serve on until it is warm. Then the plan may retire one of them.
     const warmupMs = this.host.reloadWarmupSeconds * 1000;

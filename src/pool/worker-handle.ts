@@ -15,12 +15,8 @@ export class WorkerHandle implements WorkerView {
   recycleReason: string | undefined;
   readonly forkedAt = Date.now();
   readonly forkedAtMonotonic = performance.now();
-  /**
-   * Its boot, once it accepts: fork to accepting on the manager's clock, and of that, as the worker
-   * measured it, Node's own start-up (to its bootstrap's end) and then the app's until it accepted.
-   * What is left (total - node - app) is the fork and exec before the worker's clock began.
-   */
-  boot: { totalMs: number; nodeMs: number; appMs: number } | undefined;
+  /** Fork to accepting, on the manager's monotonic clock, once it accepts. */
+  bootMs: number | undefined;
   /** When its JavaScript started running: uptime counts from here, so a slow boot on a busy machine
    * is not mistaken for a worker that stayed up. */
   onlineAt: number | undefined;

@@ -46,7 +46,7 @@ function processOf(h: WorkerHandle, now: number): ProcessSnapshot {
     requestsInFlight: h.inFlight,
     rssBytes: h.rss,
     slowRequests: h.slowRequests,
-    bootMs: Math.round(h.boot?.totalMs ?? 0),
+    bootMs: Math.round(h.bootMs ?? 0),
   };
 }
 
