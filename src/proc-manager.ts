@@ -290,8 +290,13 @@ export class ProcManager {
     }
     // Before track(): the worker's connection bookkeeping then finds each connection set up.
     if (fastcgi === 'worker-path') applyWorkerPath(server, (msg) => this.warn(msg));
-    this.worker().track(server, options.dispatch ?? true);
+    const worker = this.worker();
+    const tracker = worker.track(server, options.dispatch ?? true);
+    // A worker told to stop during its warm-up (a newer HUP replaced its release) never begins to
+    // accept: it exits a moment later, and the kernel would reset whatever it had accepted unread.
+    if (worker.stopping) return;
     await this.listenOn(server);
+    if (worker.stopping) return tracker.stopAccepting(); // the TERM came while it began to listen
     if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
   }
 

@@ -55,6 +55,11 @@ test('plan: older workers that never accepted are stopped at once; a reload is c
   const gen1 = [worker(1, 'accepting'), worker(1, 'accepting')];
   const gen2 = [worker(2, 'starting'), worker(2, 'starting')];
   assert.deepEqual(planPool([...gen1, ...gen2], target).retire, gen2.map((w) => w.pid));
+  // While those exit, cold old workers are the only ones serving: they stay, for the room is coming.
+  const coldGen1 = gen1.map((w) => ({ ...w, warm: false }));
+  const gen2Leaving = gen2.map((w) => ({ ...w, state: 'retiring' }));
+  assert.deepEqual(planPool([...coldGen1, ...gen2Leaving], target), { spawn: 0, retire: [] }, 'the next step retires nobody more');
+  assert.deepEqual(planPool(coldGen1, target), { spawn: 2, retire: [] }, 'once reaped, generation 3 starts');
   const done = [worker(3, 'accepting'), worker(3, 'accepting'), { ...gen1[0], state: 'retiring' }];
   assert.equal(reloadComplete(done, target), true, 'a retiring old worker does not hold the reload');
   assert.equal(reloadComplete([worker(3, 'accepting'), ...gen1], target), false);

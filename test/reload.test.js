@@ -136,6 +136,36 @@ test('HUP during a reload: the unready workers are stopped at once, and the pool
   await pm.exited;
 });
 
+test('a worker whose warm-up ends as its TERM comes never begins to accept: nothing is accepted that its exit would reset', async () => {
+  const pm = await startReloadApp({ n: 2 });
+  const first = livePids(pm);
+  pm.deploy('attach-on-term');
+  pm.kill('SIGHUP');
+  await pm.waitFor(/reloading: generation 2/);
+  const second = await eventually(() => {
+    const fresh = livePids(pm).filter((pid) => !first.includes(pid));
+    return fresh.length === 2 && fresh;
+  }, 10_000);
+  assert.ok(second, 'generation 2 was forked');
+  // Its workers wait in their warm-up; the next HUP stops them at once (TERM), and each attaches then.
+  for (const pid of second) await pm.waitFor(new RegExp(`reload-app.js \\(pid ${pid}\\): warming up until a TERM comes`), 10_000);
+  pm.deploy('ok');
+  pm.kill('SIGHUP');
+  await pm.waitFor(/reload complete: generation 3, 2 servers accepting/, 20_000);
+  const attached = await eventually(() => {
+    const lines = pm.lines.filter((line) => /attached after TERM, listening=/.test(line));
+    return lines.length === 2 && lines;
+  }, 10_000);
+  assert.ok(attached, `both stopped workers attached:\n${pm.lines.join('\n')}`);
+  for (const line of attached) assert.match(line, /listening=false/);
+  assert.ok(await eventually(() => second.every((pid) => !isAlive(pid)), 10_000), 'generation 2 is gone');
+  const r = await fcgiRequest(pm.address);
+  assert.ok(r.ok);
+  assert.equal(releaseOf(r), 'ok');
+  pm.kill('SIGTERM');
+  await pm.exited;
+});
+
 test('TERM during a reload stops every generation, and the manager exits 0', async () => {
   const pm = await startReloadApp({ n: 2, env: { APP_WARMUP_MS: '3000', PM_DIE_TIMEOUT: '20' } });
   pm.kill('SIGHUP');

@@ -79,8 +79,11 @@ export function planPool(workers: readonly WorkerView[], target: PoolTarget): Po
   const wanted = Math.max(0, target.workers - fresh.length);
   // A newer HUP while the last reload's workers still warm up: with no room for the newest
   // generation, older workers that are not warm yet make room (they carry little of the load).
+  // Processes already on their way out make room once reaped: nobody more is retired for it (else
+  // a second step would retire the cold workers that serve while the unready ones exit).
   const cold = serving.slice(0, keep).filter((w) => !w.warm).reverse(); // the least useful first
-  const makeRoom = cold.slice(0, Math.max(0, wanted - Math.max(0, roomLeft) - unready.length));
+  const leaving = workers.length - live.length;
+  const makeRoom = cold.slice(0, Math.max(0, wanted - Math.max(0, roomLeft) - unready.length - leaving));
   const spawn = Math.max(0, Math.min(wanted, roomLeft));
   return { spawn, retire: [...unready, ...retireServing, ...makeRoom, ...surplus].map((w) => w.pid) };
 }

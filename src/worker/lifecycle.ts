@@ -174,10 +174,11 @@ export class WorkerLifecycle {
   }
 
   /** Watches `server`'s connections; with `dispatch`, wraps each request in pre/post dispatch. */
-  track(server: net.Server, dispatch: boolean): void {
+  track(server: net.Server, dispatch: boolean): ServerTracker {
     const tracker = new ServerTracker(server, this, dispatch ? this.host : undefined);
     this.trackers.add(tracker);
     if (this.stopping) tracker.stopAccepting();
+    return tracker;
   }
 
   /** A request handler threw, or its promise rejected: that request alone pays for it. */
