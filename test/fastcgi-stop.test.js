@@ -30,7 +30,7 @@ test('TERM with a request in flight on a kept connection: the answer is whole, t
   assert.deepEqual(records.slice(end + 1), [RETIRE_HINT], 'an empty FCGI_GET_VALUES_RESULT right after FCGI_END_REQUEST, and nothing else');
   assert.equal(conn.pending.length, 0, 'no record was cut');
   assert.equal((await app.exited).code, 0);
-  assert.equal(app.count(new RegExp(`server \\(pid ${worker}\\): safe exit after SIGTERM`)), 1);
+  assert.equal(app.count(new RegExp(`server \\(pid ${worker}\\): safe exit after SIGTERM`)), 1, app.lines.join("\n"));
   conn.close();
 });
 

@@ -10,6 +10,8 @@
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import * as path from 'node:path';
+import { acceptOnHandles } from '../socket/accept-on-handle';
+import { streamInternals } from '../socket/stream-handle';
 import { FastCgiConnection, type FastCgiServer, ServerState } from './connection';
 import { type ResponseClasses, withRequestStreams } from './request';
 
@@ -39,18 +41,25 @@ export function applyWorkerPath(server: net.Server, warn: (msg: string) => void)
   }
   const original = server.listeners('connection').find((listener) => listener.name === 'connectionListener');
   if (!reason && !original) reason = "node-fastcgi's connection listener is not on this server";
+  const warnOnce = (line: string): void => {
+    if (warned.has(line)) return;
+    warned.add(line);
+    warn(line);
+  };
   if (reason || typeof found === 'string') {
-    const line = `worker path not applied: ${reason}; serving with node-fastcgi as it is`;
-    if (!warned.has(line)) {
-      warned.add(line);
-      warn(line);
-    }
+    warnOnce(`worker path not applied: ${reason}; serving with node-fastcgi as it is`);
     return false;
   }
   const state = new ServerState(server, withRequestStreams(found.classes));
   server.removeListener('connection', original as (...args: unknown[]) => void);
   // First, as node-fastcgi's was: other 'connection' listeners find the connection set up.
   server.prependListener('connection', (socket: net.Socket) => new FastCgiConnection(socket, state));
+  // Connections on their libuv handles, without net.Socket (socket/handle-socket.ts), where this
+  // Node has what that needs; else through net.Socket, after one line saying why.
+  const internals = streamInternals();
+  const publicPath = (why: string) => warnOnce(`connections served through net.Socket, not on their handles: ${why}`);
+  if (typeof internals !== 'string') acceptOnHandles(server, internals, publicPath);
+  else publicPath(internals);
   // FCGI_GET_VALUES reports FCGI_MAX_CONNS: make it true.
   if (!server.maxConnections) server.maxConnections = server.config.maxConns;
   installed.add(server);

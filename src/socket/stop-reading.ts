@@ -14,12 +14,22 @@ function handleOf(socket: net.Socket): ReadableHandle | undefined {
   return handle && typeof handle.readStop === 'function' ? (handle as ReadableHandle) : undefined;
 }
 
+/** A socket that stops its reads itself (HandleSocket). */
+interface StopsReading {
+  stopReading(): void;
+}
+
+function stopsReading(socket: net.Socket): socket is net.Socket & StopsReading {
+  return typeof (socket as Partial<StopsReading>).stopReading === 'function';
+}
+
 /** True if `socket`'s reads can be stopped (it has a libuv handle with readStop). */
 export function canStopReading(socket: net.Socket): boolean {
-  return handleOf(socket) !== undefined;
+  return stopsReading(socket) || handleOf(socket) !== undefined;
 }
 
 /** Reads nothing more from `socket` into this process. */
 export function stopReading(socket: net.Socket): void {
-  handleOf(socket)?.readStop();
+  if (stopsReading(socket)) socket.stopReading();
+  else handleOf(socket)?.readStop();
 }

@@ -8,8 +8,10 @@
 // that answer still loses requests. A connection handed over is never closed: whatever the web
 // server sends next waits in the kernel's buffer for its new worker.
 
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import { sendToManagerWithHandle } from '../pool/messages';
+import { HandleSocket, socketOnHandle } from '../socket/handle-socket';
+import { isStreamHandle, streamInternals } from '../socket/stream-handle';
 import { canStopReading, stopReading } from '../socket/stop-reading';
 
 /** True if `socket` can be handed over: this process has a manager, and the socket's reads can stop. */
@@ -24,5 +26,15 @@ export function canHandOver(socket: net.Socket): boolean {
  */
 export function handOverToManager(socket: net.Socket): void {
   stopReading(socket);
-  sendToManagerWithHandle({ act: 'fcgi-pm:hand-over' }, socket, () => socket.destroy());
+  // A HandleSocket's handle goes as it is, and destroy() then closes this process's copy of it.
+  const passed = socket instanceof HandleSocket ? socket.streamHandle : socket;
+  if (!passed) return void socket.destroy();
+  sendToManagerWithHandle({ act: 'fcgi-pm:hand-over' }, passed, () => socket.destroy());
+}
+
+/** The socket to serve a connection the manager passed on (a net.Socket, or a bare handle). */
+export function adoptedSocket(sent: unknown): net.Socket | undefined {
+  if (sent instanceof net.Socket) return sent;
+  if (isStreamHandle(sent)) return socketOnHandle(sent, streamInternals()) as net.Socket;
+  return undefined;
 }
