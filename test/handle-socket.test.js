@@ -181,6 +181,37 @@ test("handle socket: setTimeout emits 'timeout' after that long without traffic;
   client.destroy();
 });
 
+test('handle socket: end() while corked, when the corked writev fails (peer gone), destroys the socket instead of throwing', async () => {
+  const { server, socket, client } = await connectedPair();
+  socket.pause(); // its EOF would close it quietly first
+  client.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const failed = once(socket, 'error');
+  let called = false;
+  socket.cork();
+  socket.write(Buffer.alloc(1024), () => (called = true));
+  assert.doesNotThrow(() => socket.end());
+  const [err] = await failed;
+  assert.match(err.code, /^(EPIPE|ECONNRESET)$/);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(called, true, 'the corked write got its callback');
+  assert.equal(socket.destroyed, true);
+  server.close();
+});
+
+test("handle socket: setTimeout(0, callback) turns the timeout off and takes that callback away, as net.Socket's does", async () => {
+  const { server, socket, client } = await connectedPair();
+  let fired = 0;
+  const callback = () => fired++;
+  socket.setTimeout(50, callback);
+  socket.setTimeout(0, callback);
+  assert.equal(socket.listenerCount('timeout'), 0);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  assert.equal(fired, 0);
+  client.destroy();
+  server.close();
+});
+
 test('handle socket: FCGI_PM_NO_RAW_HANDLE=1 makes the internals unavailable, with the reason', () => {
   const out = spawnSync(process.execPath, ['-e', "console.log(require('./dist/socket/stream-handle').streamInternals())"], {
     cwd: path.join(__dirname, '..'),

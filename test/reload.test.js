@@ -36,6 +36,20 @@ function childPids(pid) {
 }
 
 const releaseOf = (r) => /release=(\S+)/.exec(r.body)?.[1];
+
+/** Deploys `release` and sends HUP: resolves with the pids of generation 2's two workers, once forked. */
+async function deployGeneration2(pm, release) {
+  const first = livePids(pm);
+  pm.deploy(release);
+  pm.kill('SIGHUP');
+  await pm.waitFor(/reloading: generation 2/);
+  const second = await eventually(() => {
+    const fresh = livePids(pm).filter((pid) => !first.includes(pid));
+    return fresh.length === 2 && fresh;
+  }, 10_000);
+  assert.ok(second, 'generation 2 was forked');
+  return second;
+}
 const pidOfAnswer = (r) => Number(/pid=(\d+)/.exec(r.body)?.[1]);
 
 test('a reload storm under load: no request fails, and the processes never pass n_processes + reload_surge', async () => {
@@ -111,15 +125,7 @@ test('a release whose workers never accept is abandoned after reload_timeout, an
 
 test('HUP during a reload: the unready workers are stopped at once, and the pool ends on the newest code', async () => {
   const pm = await startReloadApp({ n: 2, env: { APP_WARMUP_MS: '1500' } });
-  const first = livePids(pm);
-  pm.deploy('second');
-  pm.kill('SIGHUP');
-  await pm.waitFor(/reloading: generation 2/);
-  const second = await eventually(() => {
-    const fresh = livePids(pm).filter((pid) => !first.includes(pid));
-    return fresh.length === 2 && fresh;
-  }, 10_000);
-  assert.ok(second, 'generation 2 was forked');
+  const second = await deployGeneration2(pm, 'second');
   pm.deploy('third');
   pm.kill('SIGHUP');
   await pm.waitFor(/reloading: generation 3/);
@@ -138,15 +144,7 @@ test('HUP during a reload: the unready workers are stopped at once, and the pool
 
 test('a worker whose warm-up ends as its TERM comes never begins to accept: nothing is accepted that its exit would reset', async () => {
   const pm = await startReloadApp({ n: 2 });
-  const first = livePids(pm);
-  pm.deploy('attach-on-term');
-  pm.kill('SIGHUP');
-  await pm.waitFor(/reloading: generation 2/);
-  const second = await eventually(() => {
-    const fresh = livePids(pm).filter((pid) => !first.includes(pid));
-    return fresh.length === 2 && fresh;
-  }, 10_000);
-  assert.ok(second, 'generation 2 was forked');
+  const second = await deployGeneration2(pm, 'attach-on-term');
   // Its workers wait in their warm-up; the next HUP stops them at once (TERM), and each attaches then.
   for (const pid of second) await pm.waitFor(new RegExp(`reload-app.js \\(pid ${pid}\\): warming up until a TERM comes`), 10_000);
   pm.deploy('ok');

@@ -2,7 +2,6 @@
 // manager's dispatch table (pool.ts) has a handler for every kind and the compiler checks it. Workers
 // send nothing per request: reports are coalesced (worker/reporter.ts).
 
-import type { StreamHandle } from '../socket/stream-handle';
 import type { Worker } from 'node:cluster';
 import type * as net from 'node:net';
 
@@ -73,20 +72,14 @@ export function isManagerMessage(message: unknown): message is ManagerMessage {
  * nothing listens to, and would take the manager down. That worker's exit is handled where it is
  * reaped; `done` hears whether the message went.
  */
-/**
- * A connection passed between processes: a net.Socket (its handle is closed here once the other side
- * has it), or a bare libuv handle (from a HandleSocket: the sender closes its copy once sent).
- */
-export type PassedConnection = net.Socket | StreamHandle;
-
-export function sendToWorker(worker: Worker, message: ManagerMessage, handle?: PassedConnection, done: (err: Error | null) => void = () => {}): void {
+export function sendToWorker(worker: Worker, message: ManagerMessage, handle?: net.Socket, done: (err: Error | null) => void = () => {}): void {
   if (!worker.isConnected()) return done(new Error('the worker is gone'));
-  if (handle) worker.send(message, handle as net.Socket, { keepOpen: false }, (err: Error | null) => done(err));
+  if (handle) worker.send(message, handle, { keepOpen: false }, (err: Error | null) => done(err));
   else worker.send(message, (err: Error | null) => done(err));
 }
 
 /** Sends `message` with `handle` (a socket) to the manager; `done` runs once it is sent or cannot be. */
-export function sendToManagerWithHandle(message: WorkerMessage, handle: PassedConnection, done: (err: Error | null) => void): void {
+export function sendToManagerWithHandle(message: WorkerMessage, handle: net.Socket, done: (err: Error | null) => void): void {
   if (!process.send || !process.connected) return done(new Error('no manager'));
-  process.send(message, handle as net.Socket, { keepOpen: false }, (err: Error | null) => done(err));
+  process.send(message, handle, { keepOpen: false }, (err: Error | null) => done(err));
 }

@@ -17,7 +17,6 @@ import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type Manage
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
-import { isStreamHandle } from '../socket/stream-handle';
 import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
 import { Autoscaler, type ScalablePool } from './autoscaler';
@@ -420,22 +419,19 @@ export class WorkerPool {
    * newest generation first, in turn; with none left (the pool stops), it is closed.
    */
   private passConnectionOn(from: WorkerHandle, sent: unknown): void {
-    // A net.Socket (its handle closed once the worker has it), or a bare handle, closed here once sent.
-    const bare = isStreamHandle(sent);
-    if (!bare && !(sent instanceof net.Socket)) return;
-    if (!bare) stopReading(sent); // nothing of it is read here
-    const close = (): void => {
-      if (bare) sent.close();
-      else sent.destroy();
-    };
+    if (!(sent instanceof net.Socket)) return;
+    stopReading(sent); // nothing of it is read here
     const serving = [...this.handles.values()].filter((h) => h !== from && h.serving && h.worker.isConnected());
     const newest = Math.max(...serving.map((h) => h.generation));
     const candidates = serving.filter((h) => h.generation === newest);
     const to = candidates[this.handedOver % Math.max(1, candidates.length)];
-    if (this.isStopping || !to) return close();
+    if (this.isStopping || !to) {
+      sent.destroy();
+      return;
+    }
     this.handedOver++;
     sendToWorker(to.worker, { act: 'fcgi-pm:adopt' }, sent, (err) => {
-      if (err || bare) close();
+      if (err) sent.destroy();
     });
   }
 

@@ -205,6 +205,7 @@ export class HandleSocket extends EventEmitter {
     if (this.corked > 0) {
       this.corked = 1;
       this.uncork();
+      if (this.destroyed || !this.handle) return this; // its writev failed
     }
     this.writableEnded = true;
     const req = new this.internals.ShutdownWrap() as SocketShutdown;
@@ -216,10 +217,10 @@ export class HandleSocket extends EventEmitter {
     return this;
   }
 
-  shutdownCompleted(status: number): void {
+  /** Its status is not looked at, as net's afterShutdown does not: a reset shows as a read error. */
+  shutdownCompleted(): void {
     this.shutDown = true;
     if (this.destroyed) return;
-    if (status < 0) return void this.destroy(this.internals.errnoError(status, 'shutdown'));
     this.emit('finish');
     if (this.readEnded) this.destroy();
   }
@@ -239,6 +240,7 @@ export class HandleSocket extends EventEmitter {
     for (const req of this.pendingWrites) process.nextTick(writeDone, req);
     this.pendingWrites.clear();
     const handle = this.handle;
+    this.uncount();
     if (err) process.nextTick(() => this.emit('error', err));
     if (!handle) {
       process.nextTick(() => this.emitClose(Boolean(err)));
@@ -253,24 +255,43 @@ export class HandleSocket extends EventEmitter {
     return this;
   }
 
-  /** The handle, to send it to another process (then destroy() closes this process's copy). */
-  get streamHandle(): StreamHandle | undefined {
-    return this.handle;
+  /**
+   * Puts the handle under a net.Socket, reads stopped, to send it to another process: net's hand-over
+   * keeps the handle until the other side acknowledges it, and sends it again if it did not arrive.
+   * This socket no longer has the handle; destroy() then closes nothing, and emits 'close'.
+   */
+  handToNetSocket(): net.Socket | undefined {
+    const handle = this.handle;
+    if (!handle || this.destroyed) return undefined;
+    this.pause();
+    this.bytesReadAtClose = handle.bytesRead;
+    this.bytesWrittenAtClose = handle.bytesWritten;
+    this.handle = undefined;
+    delete handle[OWNER];
+    return new net.Socket({ handle, pauseOnCreate: true, readable: true, writable: true } as net.SocketConstructorOpts);
   }
 
   private emitClose(hadError: boolean): void {
+    this.emit('close', hadError);
+  }
+
+  /** The server counts one connection less (at destroy(), as net.Socket's _destroy does). */
+  private uncount(): void {
     const counter = this.server as unknown as ConnectionCounter | undefined;
     if (counter && typeof counter._connections === 'number') {
       counter._connections--;
       counter._emitCloseIfDrained?.();
     }
-    this.emit('close', hadError);
   }
 
   // ---- What else node-fastcgi's request passes on to its connection --------------------------
 
   setTimeout(ms: number, callback?: () => void): this {
-    if (callback) this.once('timeout', callback);
+    // As net.Socket's: 0 turns the timeout off and takes the callback away again.
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
     clearTimeout(this.timer);
     this.timer = undefined;
     this.timeoutMs = ms;
@@ -335,8 +356,8 @@ function onWriteComplete(this: WriteRequest, status: number): void {
   req.socket.writeCompleted(req, status);
 }
 
-function onShutdownComplete(this: ShutdownRequest, status: number): void {
-  (this as SocketShutdown).socket.shutdownCompleted(status);
+function onShutdownComplete(this: ShutdownRequest): void {
+  (this as SocketShutdown).socket.shutdownCompleted();
 }
 
 function writeDone(req: SocketWrite): void {
@@ -348,11 +369,3 @@ function writeDone(req: SocketWrite): void {
   if (callbacks) for (const each of callbacks) each();
 }
 
-/**
- * A socket for a connection handle passed over IPC (a kept connection handed over by a retiring
- * worker): a HandleSocket where the internals are there, else a net.Socket on it.
- */
-export function socketOnHandle(handle: StreamHandle, internals: StreamInternals | string): HandleSocket | net.Socket {
-  if (typeof internals !== 'string') return new HandleSocket(handle, internals);
-  return new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
-}

@@ -115,8 +115,3 @@ export function listeningHandleOf(server: net.Server): ListeningHandle | undefin
   return handle && typeof handle.onconnection === 'function' ? (handle as ListeningHandle) : undefined;
 }
 
-/** True for a raw stream handle (a connection passed over IPC arrives as one when sent as one). */
-export function isStreamHandle(value: unknown): value is StreamHandle {
-  const handle = value as Partial<StreamHandle> | null;
-  return typeof handle === 'object' && handle !== null && typeof handle.writeBuffer === 'function' && typeof handle.readStart === 'function' && typeof handle.close === 'function';
-}

@@ -8,10 +8,9 @@
 // that answer still loses requests. A connection handed over is never closed: whatever the web
 // server sends next waits in the kernel's buffer for its new worker.
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { sendToManagerWithHandle } from '../pool/messages';
-import { HandleSocket, socketOnHandle } from '../socket/handle-socket';
-import { isStreamHandle, streamInternals } from '../socket/stream-handle';
+import { HandleSocket } from '../socket/handle-socket';
 import { canStopReading, stopReading } from '../socket/stop-reading';
 
 /** True if `socket` can be handed over: this process has a manager, and the socket's reads can stop. */
@@ -26,15 +25,11 @@ export function canHandOver(socket: net.Socket): boolean {
  */
 export function handOverToManager(socket: net.Socket): void {
   stopReading(socket);
-  // A HandleSocket's handle goes as it is, and destroy() then closes this process's copy of it.
-  const passed = socket instanceof HandleSocket ? socket.streamHandle : socket;
+  // A HandleSocket's handle goes under a net.Socket: net's hand-over keeps it until the manager has it.
+  const passed = socket instanceof HandleSocket ? socket.handToNetSocket() : socket;
   if (!passed) return void socket.destroy();
-  sendToManagerWithHandle({ act: 'fcgi-pm:hand-over' }, passed, () => socket.destroy());
-}
-
-/** The socket to serve a connection the manager passed on (a net.Socket, or a bare handle). */
-export function adoptedSocket(sent: unknown): net.Socket | undefined {
-  if (sent instanceof net.Socket) return sent;
-  if (isStreamHandle(sent)) return socketOnHandle(sent, streamInternals()) as net.Socket;
-  return undefined;
+  sendToManagerWithHandle({ act: 'fcgi-pm:hand-over' }, passed, () => {
+    passed.destroy(); // closes nothing once sent: the handle went with the message
+    socket.destroy();
+  });
 }

@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import * as util from 'node:util';
 import cluster from 'node:cluster';
 import { isManagerMessage, sendToManager } from '../pool/messages';
-import { adoptedSocket, canHandOver, handOverToManager } from './connection-handover';
+import { canHandOver, handOverToManager } from './connection-handover';
 import type { AccessLog } from './access-log';
 import type { SlowLog } from './slowlog';
 import type { RecyclePolicy } from './recycle';
@@ -73,7 +73,7 @@ export class WorkerLifecycle {
       process.on('message', (message: unknown, sent: unknown) => {
         if (!isManagerMessage(message)) return;
         if (message.act === 'fcgi-pm:hand-over-connections') this.handOverConnections();
-        else if (message.act === 'fcgi-pm:adopt') this.adopt(adoptedSocket(sent));
+        else if (message.act === 'fcgi-pm:adopt') this.adopt(sent as net.Socket | undefined);
         else if (message.act === 'fcgi-pm:drained') this.drainAnswered();
       });
     }
