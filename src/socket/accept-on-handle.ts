@@ -4,12 +4,8 @@
 // does with its socket. What net does besides (refusing past maxConnections, errors) stays net's.
 
 import type * as net from 'node:net';
-import { HandleSocket } from './handle-socket';
+import { type ConnectionCounter, HandleSocket } from './handle-socket';
 import { listeningHandleOf, type StreamInternals } from './stream-handle';
-
-interface ConnectionCounter {
-  _connections: number;
-}
 
 /**
  * From its next 'listening' on (or now, if it listens), `server` accepts HandleSockets. If this
@@ -27,8 +23,7 @@ export function acceptOnHandles(server: net.Server, internals: StreamInternals, 
       if (err || !clientHandle || (server.maxConnections && counter._connections >= server.maxConnections)) {
         return netAccept.call(this, err, clientHandle);
       }
-      counter._connections++;
-      server.emit('connection', new HandleSocket(clientHandle, internals, server));
+      server.emit('connection', new HandleSocket(clientHandle, internals, server)); // counts itself in _connections
     };
   };
   if (server.listening) hook();

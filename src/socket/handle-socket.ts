@@ -16,7 +16,7 @@ type SocketWrite = WriteRequest & { socket: HandleSocket; callback: (() => void)
 type SocketShutdown = ShutdownRequest & { socket: HandleSocket };
 
 /** What a server counts of its connections (net.Server's, so that close() and 'close' stay right). */
-interface ConnectionCounter {
+export interface ConnectionCounter {
   _connections: number;
   _emitCloseIfDrained?: () => void;
 }
@@ -39,7 +39,6 @@ export class HandleSocket extends EventEmitter {
   private corkedBytes = 0;
   private bytesReadAtClose = 0;
   private bytesWrittenAtClose = 0;
-  private timeoutMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private peer: { address?: string; port?: number; family?: string } | undefined;
   /** Writes the kernel has not taken yet: their callbacks run when the socket is destroyed, if not before. */
@@ -53,6 +52,8 @@ export class HandleSocket extends EventEmitter {
     super();
     this.handle = handle as OwnedHandle;
     this.handle[OWNER] = this;
+    const counter = server as unknown as ConnectionCounter | undefined;
+    if (counter && typeof counter._connections === 'number') counter._connections++;
     handle.onread = onHandleRead;
     this.startReading();
   }
@@ -239,19 +240,15 @@ export class HandleSocket extends EventEmitter {
     for (const callback of callbacks) process.nextTick(callback);
     for (const req of this.pendingWrites) process.nextTick(writeDone, req);
     this.pendingWrites.clear();
-    const handle = this.handle;
     this.uncount();
     if (err) process.nextTick(() => this.emit('error', err));
+    const handle = this.takeHandle();
     if (!handle) {
-      process.nextTick(() => this.emitClose(Boolean(err)));
+      process.nextTick(() => this.emit('close', Boolean(err)));
       return this;
     }
-    this.bytesReadAtClose = handle.bytesRead;
-    this.bytesWrittenAtClose = handle.bytesWritten;
-    this.handle = undefined;
-    this.reading = false;
     handle.onread = ignoreRead; // must stay a function (Node asserts it)
-    handle.close(() => this.emitClose(Boolean(err)));
+    handle.close(() => this.emit('close', Boolean(err)));
     return this;
   }
 
@@ -261,18 +258,23 @@ export class HandleSocket extends EventEmitter {
    * This socket no longer has the handle; destroy() then closes nothing, and emits 'close'.
    */
   handToNetSocket(): net.Socket | undefined {
-    const handle = this.handle;
-    if (!handle || this.destroyed) return undefined;
+    if (this.destroyed) return undefined;
     this.pause();
-    this.bytesReadAtClose = handle.bytesRead;
-    this.bytesWrittenAtClose = handle.bytesWritten;
-    this.handle = undefined;
+    const handle = this.takeHandle();
+    if (!handle) return undefined;
     delete handle[OWNER];
     return new net.Socket({ handle, pauseOnCreate: true, readable: true, writable: true } as net.SocketConstructorOpts);
   }
 
-  private emitClose(hadError: boolean): void {
-    this.emit('close', hadError);
+  /** This socket lets its handle go; its byte counts stay readable. */
+  private takeHandle(): OwnedHandle | undefined {
+    const handle = this.handle;
+    if (!handle) return undefined;
+    this.bytesReadAtClose = handle.bytesRead;
+    this.bytesWrittenAtClose = handle.bytesWritten;
+    this.handle = undefined;
+    this.reading = false;
+    return handle;
   }
 
   /** The server counts one connection less (at destroy(), as net.Socket's _destroy does). */
@@ -294,8 +296,7 @@ export class HandleSocket extends EventEmitter {
     }
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.timeoutMs = ms;
-    if (ms > 0 && !this.destroyed) this.timer = setTimeout(() => this.emit('timeout'), this.timeoutMs).unref();
+    if (ms > 0 && !this.destroyed) this.timer = setTimeout(() => this.emit('timeout'), ms).unref();
     return this;
   }
 
