@@ -1,0 +1,205 @@
+'use strict';
+// examples/systemd/ run by a real systemd: systemd itself as PID 1 of namespaces of its own (its own
+// /run, unit path and loopback), which starts fcgi-pm.socket and fcgi-pm.service as written, with
+// their hardening, and is driven with systemctl: start waits for READY=1, reload waits for the rolling
+// reload (Type=notify-reload), the watchdog is fed, stop lets a request in flight finish.
+//
+// Two systemds: 254, unpacked from bookworm-backports by .ci/run and named by FCGI_PM_SYSTEMD_ROOT,
+// runs the unit as written (Type=notify-reload is new in 253); Debian 12's own 252 runs the variant the
+// unit's comment gives for it (Type=notify, ExecReload=/bin/kill -HUP $MAINPID).
+//
+// What else differs from a real machine, and why:
+// - the units are read from a folder of the test's (SYSTEMD_UNIT_PATH), with empty stand-ins for
+//   the targets they name and the journal's own units; the app is a test app bind-mounted at
+//   /srv/app, and this checkout at /srv/fcgi-procmanager, since the unit's PrivateTmp=true hides the
+//   /tmp they live in;
+// - WatchdogSec=30 becomes 2, so that a missed WATCHDOG=1 would kill the service within the test.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { tempDir, fcgiRequest, eventually, skipWithout, have, sleep } = require('./helpers');
+const { startPid1, runInside, killAll, descendants } = require('./namespaces');
+
+const ROOT = path.join(__dirname, '..');
+const EXAMPLES = path.join(ROOT, 'examples', 'systemd');
+const isRoot = process.getuid?.() === 0;
+const hasAccount = (name) => {
+  try {
+    execFileSync('id', [name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const TOOLS = isRoot && have('systemctl') && have('unshare') && have('nsenter') && have('ip') && hasAccount('www-data');
+
+/** A systemd: the machine's, or one unpacked under `root` (its files bind-mounted over the machine's, in the namespaces only). */
+function systemdAt(root) {
+  const lib = path.join(root ?? '/', 'usr/lib/x86_64-linux-gnu/systemd');
+  const shared = fs.existsSync(lib) ? fs.readdirSync(lib).find((f) => /^libsystemd-shared-\d+\.so$/.test(f)) : undefined;
+  if (!shared || !fs.existsSync(path.join(root ?? '/', 'lib/systemd/systemd'))) return undefined;
+  const mounts = !root ? [] : [
+    `mount --bind ${root}/lib/systemd /usr/lib/systemd`,
+    `mount --bind ${lib} /usr/lib/x86_64-linux-gnu/systemd`,
+    ...['systemctl', 'journalctl', 'systemd-notify'].map((bin) => `mount --bind ${root}/bin/${bin} /usr/bin/${bin}`),
+  ];
+  return { version: Number(/(\d+)/.exec(shared)[1]), mounts };
+}
+const HOST = systemdAt(undefined);
+/** A systemd with Type=notify-reload (253+): the one at FCGI_PM_SYSTEMD_ROOT, or the machine's own. */
+const NEWER = [process.env.FCGI_PM_SYSTEMD_ROOT && systemdAt(process.env.FCGI_PM_SYSTEMD_ROOT), HOST].find((s) => s && s.version >= 253);
+
+/** The example units, as the test installs them (see the top of this file). */
+function installUnits(dir, version) {
+  let service = fs.readFileSync(path.join(EXAMPLES, 'fcgi-pm.service'), 'utf8');
+  if (version < 253) {
+    service = service.replace(/^Type=notify-reload$/m, 'Type=notify').replace(/^ReloadSignal=SIGHUP$/m, 'ExecReload=/bin/kill -HUP $MAINPID');
+  }
+  service = service.replace(/^WatchdogSec=30$/m, 'WatchdogSec=2');
+  fs.writeFileSync(path.join(dir, 'fcgi-pm.service'), service);
+  fs.copyFileSync(path.join(EXAMPLES, 'fcgi-pm.socket'), path.join(dir, 'fcgi-pm.socket'));
+  for (const target of ['default', 'sysinit', 'basic', 'sockets', 'network', 'multi-user', 'shutdown', 'paths', 'timers', 'slices']) {
+    fs.writeFileSync(path.join(dir, `${target}.target`), `[Unit]\nDescription=${target} (empty, for the test)\n`);
+  }
+  // The journal, where the services' output goes, as on a real machine.
+  for (const unit of ['systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket', 'systemd-journald-audit.socket']) {
+    fs.symlinkSync(path.join('/lib/systemd/system', unit), path.join(dir, unit));
+  }
+  return service;
+}
+
+/** /srv/app: the unchanged node-fastcgi test app, with this checkout installed in its node_modules. */
+function makeApp(dir) {
+  fs.cpSync(path.join(__dirname, 'fixtures', 'cli-app'), dir, { recursive: true });
+  fs.mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
+  fs.symlinkSync('/srv/fcgi-procmanager', path.join(dir, 'node_modules', 'fcgi-procmanager'));
+  fs.symlinkSync('/srv/fcgi-procmanager/node_modules/node-fastcgi', path.join(dir, 'node_modules', 'node-fastcgi'));
+  fs.symlinkSync('../fcgi-procmanager/bin/fcgi-pm.js', path.join(dir, 'node_modules', '.bin', 'fcgi-pm'));
+  fs.chmodSync(dir, 0o755);
+}
+
+function show(pid1, unit, ...props) {
+  return runInside(pid1, 'systemctl', ['show', unit, ...props.map((p) => `-p${p}`)]).then(({ stdout }) =>
+    Object.fromEntries(stdout.trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])));
+}
+
+function uidOf(pid) {
+  return Number(/^Uid:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+
+async function runExample(t, systemd) {
+  const units = tempDir();
+  const service = installUnits(units, systemd.version);
+  const app = tempDir();
+  makeApp(app);
+  const consoleLog = path.join(tempDir(), 'console');
+  fs.writeFileSync(consoleLog, '');
+  const setup = [
+    'mount -t tmpfs tmpfs /run',
+    'mount -t tmpfs tmpfs /srv',
+    'mkdir /srv/app /srv/fcgi-procmanager',
+    `mount --bind ${app} /srv/app`,
+    `mount --bind ${ROOT} /srv/fcgi-procmanager`,
+    'mount -t tmpfs tmpfs /var/log',
+    'mkdir /var/log/app', // the unit's ReadWritePaths
+    `mount --bind ${consoleLog} /dev/console`, // systemd's own output
+    ...systemd.mounts,
+  ].join('\n');
+  const ns = await startPid1({
+    command: '/lib/systemd/systemd',
+    args: ['--system', '--log-target=console', '--log-level=notice'],
+    setup,
+    net: true,
+    env: { SYSTEMD_UNIT_PATH: units, container: 'fcgi-pm-test' },
+  });
+  t.after(() => killAll(ns));
+  const systemctl = (...args) => runInside(ns.pid1, 'systemctl', args);
+  /** The service's journal, then what systemd itself printed. */
+  const log = async () => `${(await runInside(ns.pid1, 'journalctl', ['--no-pager', '-o', 'cat', '-u', 'fcgi-pm.service'])).stdout}\n(systemd: ${fs.readFileSync(consoleLog, 'utf8')})`;
+  assert.ok(await eventually(async () => /running|degraded/.test((await systemctl('is-system-running')).stdout), 20_000), `systemd came up: ${ns.output()}${await log()}`);
+
+  const journald = await systemctl('start', 'systemd-journald.socket', 'systemd-journald-dev-log.socket', 'systemd-journald.service');
+  assert.equal(journald.code, 0, journald.stderr);
+
+  // The .socket: systemd binds it, with the owner, group and mode it names.
+  const started = await systemctl('start', 'fcgi-pm.socket');
+  assert.equal(started.code, 0, started.stderr);
+  const socketPath = `/proc/${ns.pid1}/root/run/app/fcgi.sock`;
+  const st = fs.statSync(socketPath);
+  assert.ok(st.isSocket());
+  assert.equal(st.mode & 0o777, 0o660);
+  assert.equal(st.gid, Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' })));
+
+  // start returns once the manager sent READY=1: every worker accepts by then.
+  const start = await systemctl('start', 'fcgi-pm.service');
+  assert.equal(start.code, 0, `${start.stderr}\n${await log()}\n${(await systemctl('status', '--no-pager', '-l', 'fcgi-pm.service')).stdout}`);
+  assert.match(await log(), /FastCGI: manager \(pid \d+\): ready: 4 servers accepting/, 'READY=1 came after every worker accepted');
+  assert.match(await log(), /FastCGI: manager \(pid \d+\): listening on fd 3$/m, 'the socket came from systemd (LISTEN_FDS)');
+  let state = await show(ns.pid1, 'fcgi-pm.service', 'MainPID', 'ActiveState', 'SubState', 'StatusText');
+  assert.equal(state.ActiveState, 'active');
+  assert.equal(state.SubState, 'running');
+  assert.match(state.StatusText, /4 of 4 servers accepting, generation 1/);
+  const manager = descendants(ns.pid1).find((p) => p.comm.startsWith('node') && fs.readFileSync(`/proc/${p.pid}/status`, 'utf8').includes(`NSpid:\t${p.pid}\t${state.MainPID}\n`));
+  const mainPid = state.MainPID;
+  assert.ok(manager, `MainPID ${state.MainPID} is the manager (no npx/npm process in between): ${JSON.stringify(descendants(ns.pid1))}`);
+  const workersOf = () => descendants(manager.pid).filter((p) => p.comm.startsWith('node')).map((p) => p.pid);
+  const generation1 = workersOf();
+  assert.equal(generation1.length, 4);
+  assert.equal(uidOf(manager.pid), 0, 'the manager stays root');
+  const www = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
+  for (const pid of generation1) assert.equal(uidOf(pid), www, `worker ${pid} runs as www-data (--user)`);
+  const answer = await fcgiRequest(socketPath);
+  assert.ok(answer.ok, answer.stdout + answer.stderr);
+
+  // reload. With Type=notify-reload (253+) systemd sends the HUP itself and the unit stays
+  // "reloading" until READY=1, which the manager sends once the new generation accepts: had systemd
+  // not waited, it would be active again at once, long before the new workers boot, and "reload
+  // complete" would not be in the log yet. On 252 (ExecReload=kill) reload returns once kill has.
+  const reload = await systemctl('reload', 'fcgi-pm.service');
+  assert.equal(reload.code, 0, reload.stderr);
+  if (systemd.version >= 253) {
+    const now = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'SubState');
+    assert.deepEqual([now.ActiveState, now.SubState], ['active', 'running'], 'systemctl reload returned: the reload is over');
+    assert.match(await log(), /reload complete: generation 2, 4 servers accepting/, 'systemctl reload returned only once the reload completed');
+  }
+  assert.ok(await eventually(async () => (await show(ns.pid1, 'fcgi-pm.service', 'StatusText')).StatusText === '4 of 4 servers accepting, generation 2', 20_000), await log());
+  state = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'SubState', 'MainPID');
+  assert.deepEqual([state.ActiveState, state.SubState, state.MainPID], ['active', 'running', mainPid], 'the same manager, running');
+  assert.ok(await eventually(() => workersOf().every((pid) => !generation1.includes(pid)) && workersOf().length === 4, 20_000), 'the old generation is gone');
+  assert.ok((await fcgiRequest(socketPath)).ok);
+
+  // The watchdog (WatchdogSec=2 here): systemd records each WATCHDOG=1; the service outlives
+  // several periods, never restarted.
+  const pinged = Number((await show(ns.pid1, 'fcgi-pm.service', 'WatchdogTimestampMonotonic')).WatchdogTimestampMonotonic);
+  await sleep(5_000);
+  state = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'NRestarts', 'WatchdogTimestampMonotonic', 'MainPID');
+  assert.equal(state.ActiveState, 'active');
+  assert.equal(state.NRestarts, '0', 'never killed by the watchdog');
+  assert.equal(state.MainPID, mainPid);
+  assert.ok(Number(state.WatchdogTimestampMonotonic) > pinged, `WATCHDOG=1 came within 5 s (${pinged} -> ${state.WatchdogTimestampMonotonic})`);
+  assert.doesNotMatch(await log(), /[Ww]atchdog timeout/);
+
+  // stop: TERM to the manager (KillMode=mixed); the request in flight is answered first.
+  const slow = fcgiRequest(socketPath, { query: 'sleep=2' });
+  assert.ok(await eventually(async () => /request started: \/\?sleep=2/.test(await log()), 10_000));
+  const stop = await systemctl('stop', 'fcgi-pm.service');
+  assert.equal(stop.code, 0, stop.stderr);
+  const inFlight = await slow;
+  assert.ok(inFlight.ok, `the request in flight was answered: ${inFlight.stdout}${inFlight.stderr}`);
+  state = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'Result', 'ExecMainStatus');
+  assert.deepEqual([state.ActiveState, state.Result, state.ExecMainStatus], ['inactive', 'success', '0'], await log());
+  assert.match(await log(), /dying: safe exit from signal TERM/);
+  assert.equal(descendants(ns.pid1).filter((p) => p.comm.startsWith('node')).length, 0, 'no worker left behind');
+  assert.ok(service.includes('KillMode=mixed'));
+}
+
+test(`examples/systemd as written, under systemd ${NEWER?.version ?? '253+'}: socket activation, start waits for READY, reload for the rolling reload (Type=notify-reload), the watchdog is fed, stop lets a request finish`,
+  { skip: skipWithout(TOOLS && NEWER, 'needs root, unshare, nsenter, ip, www-data and a systemd of 253 or later: the machine\'s, or one unpacked at FCGI_PM_SYSTEMD_ROOT (.ci/run does)'), timeout: 120_000 },
+  (t) => runExample(t, NEWER));
+
+test(`examples/systemd with its variant for systemd 252, under the machine's systemd ${HOST?.version ?? ''}: the same, but reload returns once the HUP is sent`,
+  { skip: HOST && HOST.version >= 253 ? 'the machine\'s systemd is 253 or later' : skipWithout(TOOLS && HOST, 'needs root, unshare, nsenter, ip, www-data and systemd'), timeout: 120_000 },
+  (t) => runExample(t, HOST));
