@@ -6,7 +6,10 @@
 
 const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
-const { eventually } = require('./helpers');
+const path = require('node:path');
+const { eventually, tempDir } = require('./helpers');
+
+const ROOT = path.join(__dirname, '..');
 
 /** Host pids of the direct children of `pid`. */
 function childPids(pid) {
@@ -83,4 +86,24 @@ function killAll(started) {
   }
 }
 
-module.exports = { startPid1, runInside, killAll, descendants, childPids };
+/**
+ * The unchanged node-fastcgi test app (test/fixtures/cli-app) as it is deployed at /srv/app, with this
+ * checkout installed in its node_modules as /srv/fcgi-procmanager (see srvMounts).
+ */
+function makeSrvApp() {
+  const dir = tempDir();
+  fs.cpSync(path.join(__dirname, 'fixtures', 'cli-app'), dir, { recursive: true });
+  fs.mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
+  fs.symlinkSync('/srv/fcgi-procmanager', path.join(dir, 'node_modules', 'fcgi-procmanager'));
+  fs.symlinkSync('/srv/fcgi-procmanager/node_modules/node-fastcgi', path.join(dir, 'node_modules', 'node-fastcgi'));
+  fs.symlinkSync('../fcgi-procmanager/bin/fcgi-pm.js', path.join(dir, 'node_modules', '.bin', 'fcgi-pm'));
+  fs.chmodSync(dir, 0o755); // the workers' user reads it
+  return dir;
+}
+
+/** Setup lines that put `app` at /srv/app and this checkout at /srv/fcgi-procmanager (a /tmp may be private there). */
+function srvMounts(app) {
+  return ['mount -t tmpfs tmpfs /srv', 'mkdir /srv/app /srv/fcgi-procmanager', `mount --bind ${app} /srv/app`, `mount --bind ${ROOT} /srv/fcgi-procmanager`];
+}
+
+module.exports = { startPid1, runInside, killAll, descendants, childPids, makeSrvApp, srvMounts };

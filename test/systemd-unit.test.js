@@ -21,7 +21,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { tempDir, fcgiRequest, eventually, skipWithout, have, sleep } = require('./helpers');
-const { startPid1, runInside, killAll, descendants } = require('./namespaces');
+const { startPid1, runInside, killAll, descendants, makeSrvApp, srvMounts } = require('./namespaces');
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLES = path.join(ROOT, 'examples', 'systemd');
@@ -71,16 +71,6 @@ function installUnits(dir, version) {
   return service;
 }
 
-/** /srv/app: the unchanged node-fastcgi test app, with this checkout installed in its node_modules. */
-function makeApp(dir) {
-  fs.cpSync(path.join(__dirname, 'fixtures', 'cli-app'), dir, { recursive: true });
-  fs.mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
-  fs.symlinkSync('/srv/fcgi-procmanager', path.join(dir, 'node_modules', 'fcgi-procmanager'));
-  fs.symlinkSync('/srv/fcgi-procmanager/node_modules/node-fastcgi', path.join(dir, 'node_modules', 'node-fastcgi'));
-  fs.symlinkSync('../fcgi-procmanager/bin/fcgi-pm.js', path.join(dir, 'node_modules', '.bin', 'fcgi-pm'));
-  fs.chmodSync(dir, 0o755);
-}
-
 function show(pid1, unit, ...props) {
   return runInside(pid1, 'systemctl', ['show', unit, ...props.map((p) => `-p${p}`)]).then(({ stdout }) =>
     Object.fromEntries(stdout.trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])));
@@ -93,16 +83,12 @@ function uidOf(pid) {
 async function runExample(t, systemd) {
   const units = tempDir();
   const service = installUnits(units, systemd.version);
-  const app = tempDir();
-  makeApp(app);
+  const app = makeSrvApp();
   const consoleLog = path.join(tempDir(), 'console');
   fs.writeFileSync(consoleLog, '');
   const setup = [
     'mount -t tmpfs tmpfs /run',
-    'mount -t tmpfs tmpfs /srv',
-    'mkdir /srv/app /srv/fcgi-procmanager',
-    `mount --bind ${app} /srv/app`,
-    `mount --bind ${ROOT} /srv/fcgi-procmanager`,
+    ...srvMounts(app),
     'mount -t tmpfs tmpfs /var/log',
     'mkdir /var/log/app', // the unit's ReadWritePaths
     `mount --bind ${consoleLog} /dev/console`, // systemd's own output
