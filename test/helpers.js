@@ -243,6 +243,26 @@ function freePort() {
 }
 
 /**
+ * The processes whose parent is `parent`, from /proc: { pid, state, comm } (zombies not yet reaped
+ * count: they are still processes).
+ */
+function childrenOf(parent) {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(after[1]) === parent) out.push({ pid: Number(name), state: after[0], comm });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
  * The `skip` option of a test that needs a peer (nginx, spawn-fcgi, Perl's start_server ...): false
  * when it is there, else the reason. Where the peers are installed on purpose (.ci/run sets
  * FCGI_PM_REQUIRE_PEERS=1), a missing one fails the test file instead of skipping its tests.
@@ -292,6 +312,7 @@ module.exports = {
   httpGet,
   pidOf,
   isAlive,
+  childrenOf,
   eventually,
   sleep,
   have,

@@ -7,38 +7,13 @@
 const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { eventually, tempDir } = require('./helpers');
+const { eventually, tempDir, childrenOf } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..');
 
-/** Host pids of the direct children of `pid`. */
-function childPids(pid) {
-  const out = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** Host pids of every process below `pid`, with their command names. */
+/** Every process below `pid` (host pids): { pid, state, comm }. */
 function descendants(pid) {
-  const out = [];
-  for (const child of childPids(pid)) {
-    let comm = '';
-    try {
-      comm = fs.readFileSync(`/proc/${child}/comm`, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    out.push({ pid: child, comm }, ...descendants(child));
-  }
-  return out;
+  return childrenOf(pid).flatMap((child) => [child, ...descendants(child.pid)]);
 }
 
 /**
@@ -106,4 +81,4 @@ function srvMounts(app) {
   return ['mount -t tmpfs tmpfs /srv', 'mkdir /srv/app /srv/fcgi-procmanager', `mount --bind ${app} /srv/app`, `mount --bind ${ROOT} /srv/fcgi-procmanager`];
 }
 
-module.exports = { startPid1, runInside, killAll, descendants, childPids, makeSrvApp, srvMounts };
+module.exports = { startPid1, runInside, killAll, descendants, makeSrvApp, srvMounts };

@@ -4,31 +4,13 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, startNode, fcgiRequest, eventually, skipWithout, have, posixVariants } = require('./helpers');
+const { tempDir, startNode, fcgiRequest, eventually, skipWithout, have, posixVariants, childrenOf } = require('./helpers');
 const { zombieChildren } = require('../dist/os/orphan-reaper');
 
 const APP = path.join(__dirname, 'fixtures', 'orphan-app.js');
 const isRoot = process.getuid?.() === 0;
 const [withPosix] = posixVariants();
-
-/** Children of `parent` (host pids) with their state and command. */
-function childrenOf(parent) {
-  const out = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(after[1]) === parent) out.push({ pid: Number(name), state: after[0], comm });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 test('as PID 1: orphans reparented to the manager are reaped, no zombie stays; TERM stops it cleanly', { skip: withPosix.skip || skipWithout(isRoot && have('unshare'), 'needs root and unshare(1)') }, async () => {
   const address = path.join(tempDir(), 'fcgi.sock');

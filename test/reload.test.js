@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startHello, fcgiRequest, requestLoops, tempDir, eventually, isAlive, livePids } = require('./helpers');
+const { startHello, fcgiRequest, requestLoops, tempDir, eventually, isAlive, livePids, childrenOf } = require('./helpers');
 
 const RELOAD_APP = path.join(__dirname, 'fixtures', 'reload-app.js');
 
@@ -17,22 +17,6 @@ async function startReloadApp({ n = 2, env = {}, release = 'ok' } = {}) {
   const pm = await startHello({ n, script: RELOAD_APP, env: { APP_RELEASE_FILE: releaseFile, ...env } });
   pm.deploy = (what) => fs.writeFileSync(releaseFile, what);
   return pm;
-}
-
-/** The pids whose parent is `pid`, from /proc (zombies not yet reaped count: they are still processes). */
-function childPids(pid) {
-  const children = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
 }
 
 const releaseOf = (r) => /release=(\S+)/.exec(r.body)?.[1];
@@ -57,7 +41,7 @@ test('a reload storm under load: no request fails, and the processes never pass 
   const surge = 1;
   const pm = await startReloadApp({ n, env: { PM_RELOAD_SURGE: String(surge) } });
   let most = 0;
-  const sampler = setInterval(() => (most = Math.max(most, childPids(pm.pid).length)), 20);
+  const sampler = setInterval(() => (most = Math.max(most, childrenOf(pm.pid).length)), 20);
   const load = requestLoops(pm.address);
   try {
     await eventually(() => load.results.length >= 10, 10_000);
@@ -179,7 +163,7 @@ test('TERM during a reload stops every generation, and the manager exits 0', asy
 test('max_requests recycles workers under concurrent load, with no failed request and no extra process', async () => {
   const pm = await startReloadApp({ n: 2, env: { PM_MAX_REQUESTS: '25', PM_RELOAD_SURGE: '1', PM_RELOAD_WARMUP: '0' } });
   let most = 0;
-  const sampler = setInterval(() => (most = Math.max(most, childPids(pm.pid).length)), 20);
+  const sampler = setInterval(() => (most = Math.max(most, childrenOf(pm.pid).length)), 20);
   const results = await requestLoops(pm.address, { loops: 3, maxEach: 100 }).finished;
   clearInterval(sampler);
   const failed = results.filter((r) => !r.ok);
