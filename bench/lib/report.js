@@ -191,8 +191,9 @@ function renderReloadStorm(L, r) {
       '*p99* / *max* = latency of the requests in flight during the window. *Failed* = non-2xx + socket errors + nginx error-log lines at level error or worse.',
   );
   L.push('');
+  const stormLabel = (id) => (id === 'pm-boots' ? `${label('pm')}, its HUPs sent to a second, idle pool (the boots alone)` : label(id));
   const rows = Object.entries(r.summary).map(([id, s]) => [
-    label(id),
+    stormLabel(id),
     range(s.calmRps),
     range(s.stormRps),
     range(s.ratio, 2),

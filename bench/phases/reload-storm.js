@@ -7,6 +7,10 @@
 // long it took): req/s over the storm window of the storm run divided by req/s over the same
 // window of the calm run, per round; p99 and max of the requests in flight during the window.
 //
+// To tell the cost of booting the new workers from the cost of serving on cold ones, ProcManager also
+// runs a storm whose HUPs go to a second, idle pool of the same app (key pm-boots): the pool under
+// load keeps its warm workers, while the same number of Node processes boot beside it.
+//
 // The same rounds measure ProcManager with `max_requests` (worker recycled after that many
 // requests) against without, when the build knows that parameter (dist/params KNOWN_PARAMS).
 //
@@ -31,6 +35,10 @@ const STORM_BACKENDS = ['pm', 'perl'];
 const BIN_MS = 100;
 /** Instance name of the ProcManager pool that runs with max_requests. */
 const MAXREQ = 'pm-maxreq';
+/** The second, idle ProcManager pool that takes the HUPs of the pm-boots runs. */
+const SHADOW = 'pm-shadow';
+/** Runs under load on pm, HUPs to SHADOW; compared with pm's calm runs. */
+const BOOTS = 'pm-boots';
 
 function stormInstanceName(key) {
   return `storm-${key}`;
@@ -39,7 +47,7 @@ function stormInstanceName(key) {
 /** Instances the phase needs behind nginx: [{ id, name }]. */
 function stormInstances(ids) {
   const out = ids.filter((id) => STORM_BACKENDS.includes(id)).map((id) => ({ id, name: stormInstanceName(id) }));
-  if (ids.includes('pm')) out.push({ id: 'pm', name: stormInstanceName(MAXREQ) });
+  if (ids.includes('pm')) out.push({ id: 'pm', name: stormInstanceName(MAXREQ) }, { id: 'pm', name: stormInstanceName(SHADOW) });
   return out;
 }
 
@@ -73,6 +81,7 @@ async function reloadStormPhase(ctx, backendIds, log) {
   const distBefore = distStamp();
   const instances = {};
   for (const id of ids) instances[id] = await ctx.launch(id, { name: stormInstanceName(id) });
+  if (ids.includes('pm')) instances[SHADOW] = await ctx.launch('pm', { name: stormInstanceName(SHADOW) });
   if (maxReq.supported) {
     instances[MAXREQ] = await ctx.launch('pm', {
       name: stormInstanceName(MAXREQ),
@@ -83,7 +92,7 @@ async function reloadStormPhase(ctx, backendIds, log) {
   const url = (key) => nginx.url('plain', stormInstanceName(key), true);
 
   if (options.warmup > 0) {
-    for (const key of keys) await runWrk(url(key), { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
+    for (const key of keys.filter((k) => k !== SHADOW)) await runWrk(url(key), { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
   }
 
   const runs = [];
@@ -93,6 +102,11 @@ async function reloadStormPhase(ctx, backendIds, log) {
     for (const id of order) {
       for (const storm of [false, true]) {
         const run = await oneRun(ctx, { key: id, id, instance: instances[id], storm, runSeconds, lead, stormSeconds, hupOffsetsMs });
+        runs.push({ round, ...run });
+        logRun(log, round, run);
+      }
+      if (id === 'pm') {
+        const run = await oneRun(ctx, { key: BOOTS, id, instance: instances.pm, hupTarget: instances[SHADOW], storm: true, runSeconds, lead, stormSeconds, hupOffsetsMs });
         runs.push({ round, ...run });
         logRun(log, round, run);
       }
@@ -120,7 +134,7 @@ async function reloadStormPhase(ctx, backendIds, log) {
     rounds: options.rounds,
     distRebuiltDuringPhase: distAfter !== distBefore,
     runs: runs.map(({ bins, ...r }) => r),
-    summary: summarizeStorm(runs, ids, options.rounds),
+    summary: summarizeStorm(runs, ids.includes('pm') ? [...ids, BOOTS] : ids, options.rounds),
     maxRequests: maxReq.supported
       ? { supported: true, limit: options.maxRequests, ...summarizeMaxRequests(runs, options.rounds, instances[MAXREQ], options.maxRequests, stoppingNs) }
       : { supported: false, reason: maxReq.reason },
@@ -139,8 +153,11 @@ async function reloadStormPhase(ctx, backendIds, log) {
   return result;
 }
 
-/** One wrk run against the logged location; with `storm`, the HUPs at `hupOffsetsMs` after its start. */
-async function oneRun(ctx, { key, id, instance, storm, runSeconds, lead, stormSeconds, hupOffsetsMs }) {
+/**
+ * One wrk run against the logged location; with `storm`, the HUPs at `hupOffsetsMs` after its start,
+ * to `hupTarget` (default: the instance under load).
+ */
+async function oneRun(ctx, { key, id, instance, hupTarget = instance, storm, runSeconds, lead, stormSeconds, hupOffsetsMs }) {
   const { nginx, options } = ctx;
   const url = nginx.url('plain', instance.name, true);
   const logFile = nginx.accessLog('plain', instance.name);
@@ -158,12 +175,13 @@ async function oneRun(ctx, { key, id, instance, storm, runSeconds, lead, stormSe
       for (const offset of hupOffsetsMs) {
         const wait = startMs + offset - Date.now();
         if (wait > 0) await processes.sleep(wait);
-        if (processes.signal(instance.proc, BACKENDS[id].reloadSignal)) hupsMs.push(Date.now() - startMs);
+        if (processes.signal(hupTarget.proc, BACKENDS[id].reloadSignal)) hupsMs.push(Date.now() - startMs);
       }
     },
   });
   // The pool must be whole again (no retiring worker left) before the next run.
   await waitForPool(nginx.url('plain', instance.name), instance, options.workers);
+  if (hupTarget !== instance) await waitForPool(nginx.url('plain', hupTarget.name), hupTarget, options.workers);
   const workersAfter = procfs.childPids(instance.proc.pid);
   const entries = parseAccessLog(readSince(logFile, logOffset), startMs);
   const windowStart = storm && hupsMs.length ? hupsMs[0] : lead * 1000;
@@ -281,7 +299,8 @@ function bins(entries, lengthMs) {
 function summarizeStorm(runs, ids, rounds) {
   const out = {};
   for (const id of ids) {
-    const calm = runs.filter((r) => r.key === id && !r.storm);
+    const calmKey = id === BOOTS ? 'pm' : id; // the boots-only storm is compared with pm's own calm runs
+    const calm = runs.filter((r) => r.key === calmKey && !r.storm);
     const storm = runs.filter((r) => r.key === id && r.storm);
     const ratioPerRound = [];
     for (let round = 1; round <= rounds; round++) {
