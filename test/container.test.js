@@ -141,12 +141,16 @@ test('examples/container as a pod: the manager is PID 1, the probes answer (live
   answer = podGet(pool.pid1, nginxReady.port, '/');
   assert.match(answer.body, /^pid=\d+/);
 
-  // Liveness while every worker is busy: the manager answers /ping itself, within the probe's 1 s.
-  const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=3', { loops: 1, max: 1 }));
-  assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=3/g) ?? []).length === 4, 10_000), poolLog());
-  answer = podGet(pool.pid1, poolLive.port, poolLive.path, (poolLive.timeoutSeconds ?? 1) * 1000);
-  assert.equal(answer.status, 200, `liveness while busy: ${JSON.stringify(answer)}`);
-  for (const b of busy) assert.equal((await b.result).ok, 1);
+  // Liveness while every worker is busy: the manager answers /ping itself. The kubelet restarts the
+  // container after failureThreshold probes in a row fail to answer within timeoutSeconds: of that
+  // many probes, sent while the workers are still busy, one at least must answer.
+  const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=4', { loops: 1, max: 1 }));
+  assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=4/g) ?? []).length === 4, 10_000), poolLog());
+  const probes = [];
+  for (let i = 0; i < (poolLive.failureThreshold ?? 3); i++) probes.push(podGet(pool.pid1, poolLive.port, poolLive.path, (poolLive.timeoutSeconds ?? 1) * 1000));
+  assert.ok(probes.some((p) => p.status === 200), `liveness while busy: ${JSON.stringify(probes)}`);
+  for (const b of busy) assert.deepEqual(await b.result, { ok: 1, failed: [] }, 'each busy request was answered');
+  t.diagnostic(`liveness probes while every worker was busy: ${probes.map((p) => `${p.status ?? p.error} in ${p.ms ?? '-'} ms`).join(', ')}`);
 
   // A HUP (a rolling reload) under load through nginx loses nothing.
   const load = podLoad(pool.pid1, nginxReady.port, '/', { loops: 4 });

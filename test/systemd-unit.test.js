@@ -122,12 +122,12 @@ async function runExample(t, systemd) {
   // start returns once the manager sent READY=1: every worker accepts by then.
   const start = await systemctl('start', 'fcgi-pm.service');
   assert.equal(start.code, 0, `${start.stderr}\n${await log()}\n${(await systemctl('status', '--no-pager', '-l', 'fcgi-pm.service')).stdout}`);
-  assert.match(await log(), /FastCGI: manager \(pid \d+\): ready: 4 servers accepting/, 'READY=1 came after every worker accepted');
-  assert.match(await log(), /FastCGI: manager \(pid \d+\): listening on fd 3$/m, 'the socket came from systemd (LISTEN_FDS)');
+  // Active (not activating) as start returns, with the STATUS= that came with READY=1.
   let state = await show(ns.pid1, 'fcgi-pm.service', 'MainPID', 'ActiveState', 'SubState', 'StatusText');
-  assert.equal(state.ActiveState, 'active');
-  assert.equal(state.SubState, 'running');
-  assert.match(state.StatusText, /4 of 4 servers accepting, generation 1/);
+  assert.deepEqual([state.ActiveState, state.SubState, state.StatusText], ['active', 'running', '4 of 4 servers accepting, generation 1']);
+  // The journal takes the service's output on its own time: waited for.
+  assert.ok(await eventually(async () => /FastCGI: manager \(pid \d+\): ready: 4 servers accepting/.test(await log()), 10_000), await log());
+  assert.match(await log(), /FastCGI: manager \(pid \d+\): listening on fd 3$/m, 'the socket came from systemd (LISTEN_FDS)');
   const manager = descendants(ns.pid1).find((p) => p.comm.startsWith('node') && fs.readFileSync(`/proc/${p.pid}/status`, 'utf8').includes(`NSpid:\t${p.pid}\t${state.MainPID}\n`));
   const mainPid = state.MainPID;
   assert.ok(manager, `MainPID ${state.MainPID} is the manager (no npx/npm process in between): ${JSON.stringify(descendants(ns.pid1))}`);
@@ -142,16 +142,17 @@ async function runExample(t, systemd) {
 
   // reload. With Type=notify-reload (253+) systemd sends the HUP itself and the unit stays
   // "reloading" until READY=1, which the manager sends once the new generation accepts: had systemd
-  // not waited, it would be active again at once, long before the new workers boot, and "reload
-  // complete" would not be in the log yet. On 252 (ExecReload=kill) reload returns once kill has.
+  // not waited, it would be active again at once, long before the new workers boot, with the
+  // STATUS= of the RELOADING=1 message. On 252 (ExecReload=kill) reload returns once kill has.
   const reload = await systemctl('reload', 'fcgi-pm.service');
   assert.equal(reload.code, 0, reload.stderr);
   if (systemd.version >= 253) {
-    const now = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'SubState');
-    assert.deepEqual([now.ActiveState, now.SubState], ['active', 'running'], 'systemctl reload returned: the reload is over');
-    assert.match(await log(), /reload complete: generation 2, 4 servers accepting/, 'systemctl reload returned only once the reload completed');
+    const now = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'SubState', 'StatusText');
+    assert.deepEqual([now.ActiveState, now.SubState, now.StatusText], ['active', 'running', '4 of 4 servers accepting, generation 2'],
+      'systemctl reload returned only once the reload completed');
   }
   assert.ok(await eventually(async () => (await show(ns.pid1, 'fcgi-pm.service', 'StatusText')).StatusText === '4 of 4 servers accepting, generation 2', 20_000), await log());
+  assert.ok(await eventually(async () => /reload complete: generation 2, 4 servers accepting/.test(await log()), 10_000), await log());
   state = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'SubState', 'MainPID');
   assert.deepEqual([state.ActiveState, state.SubState, state.MainPID], ['active', 'running', mainPid], 'the same manager, running');
   assert.ok(await eventually(() => workersOf().every((pid) => !generation1.includes(pid)) && workersOf().length === 4, 20_000), 'the old generation is gone');
@@ -177,7 +178,7 @@ async function runExample(t, systemd) {
   assert.ok(inFlight.ok, `the request in flight was answered: ${inFlight.stdout}${inFlight.stderr}`);
   state = await show(ns.pid1, 'fcgi-pm.service', 'ActiveState', 'Result', 'ExecMainStatus');
   assert.deepEqual([state.ActiveState, state.Result, state.ExecMainStatus], ['inactive', 'success', '0'], await log());
-  assert.match(await log(), /dying: safe exit from signal TERM/);
+  assert.ok(await eventually(async () => /dying: safe exit from signal TERM/.test(await log()), 10_000), await log());
   assert.equal(descendants(ns.pid1).filter((p) => p.comm.startsWith('node')).length, 0, 'no worker left behind');
   assert.ok(service.includes('KillMode=mixed'));
 }
