@@ -7,7 +7,7 @@
 // Environment: FCGI_LISTEN (unix path, host:port or port; default 127.0.0.1:9000; a listening
 // socket inherited on fd 0 wins), PM_N_PROCESSES (4), PM_PID_FILE, PM_DIE_TIMEOUT (60 s),
 // PM_START_DELAY (0 s), PM_RELOAD_SURGE (n_processes), PM_RELOAD_TIMEOUT (30 s),
-// PM_RELOAD_WARMUP (1 s), PM_MAX_REQUESTS (0: off),
+// PM_RELOAD_WARMUP (1 s), PM_BOOT_NICE (10; 0: off), PM_MAX_REQUESTS (0: off),
 // PM_MAX_REQUESTS_JITTER (0), PM_MAX_MEMORY (0: off; bytes or '300M'), PM_LOG_FILE (stderr),
 // PM_LOG_TIMESTAMPS (off), PM_ACCESS_LOG (off), PM_ACCESS_FORMAT ('%R - %u %t "%m %r" %s'),
 // PM_LOGGER=console (the library's lines go to console.info/warn/error),
@@ -35,6 +35,7 @@ async function main() {
     reload_surge: env('PM_RELOAD_SURGE'),
     reload_timeout: env('PM_RELOAD_TIMEOUT'),
     reload_warmup: env('PM_RELOAD_WARMUP'),
+    boot_nice: env('PM_BOOT_NICE'),
     max_requests: env('PM_MAX_REQUESTS'),
     max_requests_jitter: env('PM_MAX_REQUESTS_JITTER'),
     max_memory: env('PM_MAX_MEMORY'),

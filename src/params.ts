@@ -38,6 +38,8 @@ export interface ProcManagerParams {
   reload_timeout?: number | string;
   /** Seconds a new worker accepts alongside the one it replaces before that one retires (default 1). */
   reload_warmup?: number | string;
+  /** How much lower (in nice steps, 0-19) a replacement worker boots while the workers it replaces serve (default 10; 0: off). */
+  boot_nice?: number | string;
   /** A worker is recycled after serving this many requests (0: never). */
   max_requests?: number | string;
   /** Each worker's max_requests is raised by a random 0..max_requests_jitter, so they do not recycle together. */
@@ -107,6 +109,7 @@ export const DEFAULT_PARAMS = {
   pm_title: 'node-fcgi-pm',
   reload_timeout: 30,
   reload_warmup: 1,
+  boot_nice: 10,
   max_requests: 0,
   max_requests_jitter: 0,
   max_memory: 0,
@@ -145,6 +148,13 @@ function nonNegativeNumber(value: unknown, key: string): number {
 function nonNegativeInteger(value: unknown, key: string): number {
   const n = nonNegativeNumber(value, key);
   if (!Number.isInteger(n)) throw new RangeError(`${key} must be a whole number, got ${n}`);
+  return n;
+}
+
+/** A nice increment: a whole number from 0 to 19. */
+function niceSteps(value: unknown, key: string): number {
+  const n = nonNegativeInteger(value, key);
+  if (n > 19) throw new RangeError(`${key} must be from 0 to 19 (nice steps), got ${n}`);
   return n;
 }
 
@@ -310,6 +320,7 @@ const VALIDATORS: Record<keyof ProcManagerParams, Validator> = {
   reload_surge: positiveInteger,
   reload_timeout: nonNegativeNumber,
   reload_warmup: nonNegativeNumber,
+  boot_nice: niceSteps,
   max_requests: nonNegativeInteger,
   max_requests_jitter: nonNegativeInteger,
   max_memory: byteSize,

@@ -47,6 +47,7 @@ function managerModules() {
     ...(require('./os/privileges') as typeof import('./os/privileges')),
     ...(require('./os/child-registry') as typeof import('./os/child-registry')),
     ...(require('./os/orphan-reaper') as typeof import('./os/orphan-reaper')),
+    ...(require('./os/boot-priority') as typeof import('./os/boot-priority')),
     ...(require('./socket/listen-queue') as typeof import('./socket/listen-queue')),
     ...(require('./socket/address') as typeof import('./socket/address')),
     ...(require('./integrations/start-server-readiness') as typeof import('./integrations/start-server-readiness')),
@@ -104,13 +105,18 @@ export class ProcManager {
   private sizingOfPool: PoolSizing = { mode: 'static' };
   private workerExecArgvValue: readonly string[] = [];
   private workerEnvValue: Readonly<Record<string, string>> = {};
+  private bootNiceValue: number | undefined;
+  /** The parameters the application gave (not defaults), for lines said only when asked for. */
+  private readonly given = new Set<string>();
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
   private log: Log;
 
   constructor(params?: ProcManagerParams) {
-    this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
+    const validated = validateParams(params);
+    this.params = { ...DEFAULT_PARAMS, ...validated };
+    for (const key of Object.keys(validated)) this.given.add(key);
     checkParamCombinations(this.params);
     this.log = new Log({ logger: this.params.logger as Logger | undefined });
   }
@@ -123,12 +129,15 @@ export class ProcManager {
    * true, and the caller goes on to serve requests.
    */
   async manage(params?: ProcManagerParams): Promise<boolean> {
-    for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
+    for (const [key, value] of Object.entries(validateParams(params))) {
+      this.params[key] = value;
+      this.given.add(key);
+    }
     checkParamCombinations(this.params);
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
     const { poolSizing, planPrivileges, canWatchSockets, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
-    const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids } = manager();
+    const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable } = manager();
     // Everything that can fail on bad input fails here, before anything forks.
     const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
     if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
@@ -178,6 +187,11 @@ export class ProcManager {
     this.managingInit();
     this.notify('initialized');
     if (privileges.notice) this.logLine(privileges.notice.level, privileges.notice.text);
+    const bootNice = this.params.boot_nice as number;
+    const noBootNice = bootNice > 0 ? bootNiceUnavailable() : undefined;
+    this.bootNiceValue = noBootNice ? 0 : bootNice;
+    // Said only when asked for: the default is silently off where it cannot work.
+    if (noBootNice && this.given.has('boot_nice')) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
     startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
     this.pool.start();
     return new Promise<never>(() => {});
@@ -423,6 +437,11 @@ export class ProcManager {
 
   get reloadWarmupSeconds(): number {
     return this.params.reload_warmup as number;
+  }
+
+  /** boot_nice, or 0 where the manager could not give the priority back (see os/boot-priority). */
+  get bootNice(): number {
+    return this.bootNiceValue ?? 0;
   }
 
   /** This worker's recycling limits, its max_requests jittered once per process. */

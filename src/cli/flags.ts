@@ -50,6 +50,7 @@ const DESCRIPTIONS: Record<string, string> = {
   reload_surge: 'on HUP, new workers started at once beyond n_processes (default n_processes)',
   reload_timeout: "seconds a reload's new workers have to accept before it is abandoned (default 30; 0: no bound)",
   reload_warmup: 'seconds a new worker accepts beside the one it replaces before that one retires (default 1)',
+  boot_nice: 'nice steps lower a replacement worker boots at while the workers it replaces serve (default 10; 0: off)',
   max_requests: 'recycle a worker after this many requests (default 0: never)',
   max_requests_jitter: "raise each worker's max_requests by a random 0..N (default 0)",
   max_memory: 'recycle a worker whose RSS passes this: bytes, or 300M, 1G (default 0: never)',

@@ -10,11 +10,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import { getPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
+import { bootNiceValue, bootsAtLowPriority, setProcessNice } from '../os/boot-priority';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
 import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
@@ -32,6 +34,8 @@ export interface PoolHost {
   readonly reloadSurge: number;
   readonly reloadTimeoutSeconds: number;
   readonly reloadWarmupSeconds: number;
+  /** boot_nice as it applies (0 where it cannot): see os/boot-priority. */
+  readonly bootNice: number;
   /** worker_timeout: a worker silent this long is killed (0: no watchdog). */
   readonly workerTimeoutSeconds: number;
   /** pm: static, or dynamic with its limits. */
@@ -108,6 +112,8 @@ export class WorkerPool {
   /** How many workers the pool keeps: n_processes, moved by TTIN and TTOU. */
   private desiredWorkers: number;
   private readonly startedAt = Date.now();
+  /** The nice the workers serve at: the manager's own (boot_nice starts replacements above it). */
+  private readonly managerNice = getPriority();
   private reloads = 0;
   private recycles = 0;
   private servedByExited = 0;
@@ -441,6 +447,11 @@ export class WorkerPool {
     if (pid === undefined) this.host.abort('fork: no process was created');
     this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);
     const handle = new WorkerHandle(worker, pid, this.freeSlot(), this.targetGeneration);
+    const accepting = this.liveWorkers().filter((h) => h.state === 'accepting').length;
+    if (bootsAtLowPriority(this.host.bootNice, accepting, this.desiredWorkers)) {
+      handle.bootNice = bootNiceValue(this.managerNice, this.host.bootNice);
+      setProcessNice(pid, handle.bootNice);
+    }
     worker.once('online', () => {
       handle.onlineAt = Date.now();
       handle.healthyTimer = setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs);
@@ -465,6 +476,11 @@ export class WorkerPool {
 
   private onAccepting(handle: WorkerHandle): void {
     if (handle.state === 'starting') handle.state = 'accepting';
+    // It serves now: at the priority of the workers beside it.
+    if (handle.bootNice !== undefined) {
+      handle.bootNice = undefined;
+      setProcessNice(handle.pid, this.managerNice);
+    }
     handle.acceptingAt = Date.now();
     handle.bootMs = performance.now() - handle.forkedAtMonotonic;
     // A fresh Node process runs its code slowly until V8 has compiled the hot paths; the workers it

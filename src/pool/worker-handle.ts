@@ -21,6 +21,8 @@ export class WorkerHandle implements WorkerView {
    * is not mistaken for a worker that stayed up. */
   onlineAt: number | undefined;
   acceptingAt: number | undefined;
+  /** The nice it boots at (boot_nice), until it accepts; undefined: the manager's own. */
+  bootNice: number | undefined;
   /** It has accepted for reload_warmup (set by the pool's timer, so that the plan and the timer agree). */
   warm = false;
   warmTimer: NodeJS.Timeout | undefined;
