@@ -106,17 +106,13 @@ export class ProcManager {
   private workerExecArgvValue: readonly string[] = [];
   private workerEnvValue: Readonly<Record<string, string>> = {};
   private bootNiceValue: number | undefined;
-  /** The parameters the application gave (not defaults), for lines said only when asked for. */
-  private readonly given = new Set<string>();
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
   private log: Log;
 
   constructor(params?: ProcManagerParams) {
-    const validated = validateParams(params);
-    this.params = { ...DEFAULT_PARAMS, ...validated };
-    for (const key of Object.keys(validated)) this.given.add(key);
+    this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
     checkParamCombinations(this.params);
     this.log = new Log({ logger: this.params.logger as Logger | undefined });
   }
@@ -129,10 +125,7 @@ export class ProcManager {
    * true, and the caller goes on to serve requests.
    */
   async manage(params?: ProcManagerParams): Promise<boolean> {
-    for (const [key, value] of Object.entries(validateParams(params))) {
-      this.params[key] = value;
-      this.given.add(key);
-    }
+    for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
     checkParamCombinations(this.params);
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
@@ -159,6 +152,9 @@ export class ProcManager {
     // repeat that one.
     if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
 
+    const bootNice = this.params.boot_nice as number;
+    const noBootNice = bootNice > 0 ? bootNiceUnavailable() : undefined;
+    this.bootNiceValue = noBootNice ? 0 : bootNice;
     const pool = (this.pool = new WorkerPool(this, socket));
     // status_path's figures: the scoreboard, and the socket's listen queue.
     const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: socket.backlog });
@@ -187,11 +183,9 @@ export class ProcManager {
     this.managingInit();
     this.notify('initialized');
     if (privileges.notice) this.logLine(privileges.notice.level, privileges.notice.text);
-    const bootNice = this.params.boot_nice as number;
-    const noBootNice = bootNice > 0 ? bootNiceUnavailable() : undefined;
-    this.bootNiceValue = noBootNice ? 0 : bootNice;
-    // Said only when asked for: the default is silently off where it cannot work.
-    if (noBootNice && this.given.has('boot_nice')) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
+    // Said only for a value other than the default, which is silently off where it cannot work (the
+    // fcgi-pm command passes every parameter, so "given" cannot be told from "default" by presence).
+    if (noBootNice && bootNice !== DEFAULT_PARAMS.boot_nice) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
     startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
     this.pool.start();
     return new Promise<never>(() => {});

@@ -10,18 +10,17 @@
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { getPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
-import { bootNiceValue, bootsAtLowPriority, setProcessNice } from '../os/boot-priority';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
 import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
 import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
 import { Autoscaler, type ScalablePool } from './autoscaler';
+import { BootNice } from './boot-nice';
 import type { PoolSizing } from './scaling';
 import { Watchdog } from './watchdog';
 import { sendSignal, WorkerHandle } from './worker-handle';
@@ -36,6 +35,7 @@ export interface PoolHost {
   readonly reloadWarmupSeconds: number;
   /** boot_nice as it applies (0 where it cannot): see os/boot-priority. */
   readonly bootNice: number;
+  warn(msg: string): void;
   /** worker_timeout: a worker silent this long is killed (0: no watchdog). */
   readonly workerTimeoutSeconds: number;
   /** pm: static, or dynamic with its limits. */
@@ -112,8 +112,7 @@ export class WorkerPool {
   /** How many workers the pool keeps: n_processes, moved by TTIN and TTOU. */
   private desiredWorkers: number;
   private readonly startedAt = Date.now();
-  /** The nice the workers serve at: the manager's own (boot_nice starts replacements above it). */
-  private readonly managerNice = getPriority();
+  private readonly bootNice: BootNice;
   private reloads = 0;
   private recycles = 0;
   private servedByExited = 0;
@@ -145,6 +144,7 @@ export class WorkerPool {
     private readonly host: PoolHost,
     private readonly socket: ManagerSocket,
   ) {
+    this.bootNice = new BootNice(host.bootNice, (msg) => host.warn(msg));
     const { sizing } = host;
     if (sizing.mode !== 'static') {
       const pool: ScalablePool = {
@@ -371,9 +371,15 @@ export class WorkerPool {
     if (!canSpawn(this.state)) return;
     const plan = planPool([...this.handles.values()], this.target);
     this.retire(plan.retire.map((pid) => this.handles.get(pid)!));
+    if (this.servingCount() < this.desiredWorkers) this.bootNice.shortOfWorkers(this.handles.values());
     this.finishReloadIfComplete();
     if (plan.spawn > 0) void this.spawnLoop();
     this.autoscaler?.reconciled();
+  }
+
+  /** Workers accepting and not retired. */
+  private servingCount(): number {
+    return this.liveWorkers().filter((h) => h.state === 'accepting').length;
   }
 
   private liveWorkers(): WorkerHandle[] {
@@ -447,11 +453,7 @@ export class WorkerPool {
     if (pid === undefined) this.host.abort('fork: no process was created');
     this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);
     const handle = new WorkerHandle(worker, pid, this.freeSlot(), this.targetGeneration);
-    const accepting = this.liveWorkers().filter((h) => h.state === 'accepting').length;
-    if (bootsAtLowPriority(this.host.bootNice, accepting, this.desiredWorkers)) {
-      handle.bootNice = bootNiceValue(this.managerNice, this.host.bootNice);
-      setProcessNice(pid, handle.bootNice);
-    }
+    this.bootNice.forked(handle, this.servingCount(), this.desiredWorkers);
     worker.once('online', () => {
       handle.onlineAt = Date.now();
       handle.healthyTimer = setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs);
@@ -476,11 +478,7 @@ export class WorkerPool {
 
   private onAccepting(handle: WorkerHandle): void {
     if (handle.state === 'starting') handle.state = 'accepting';
-    // It serves now: at the priority of the workers beside it.
-    if (handle.bootNice !== undefined) {
-      handle.bootNice = undefined;
-      setProcessNice(handle.pid, this.managerNice);
-    }
+    this.bootNice.restore(handle); // it serves now: at the priority of the workers beside it
     handle.acceptingAt = Date.now();
     handle.bootMs = performance.now() - handle.forkedAtMonotonic;
     // A fresh Node process runs its code slowly until V8 has compiled the hot paths; the workers it
@@ -545,6 +543,7 @@ export class WorkerPool {
     this.servedByExited += handle.served;
     clearTimeout(handle.healthyTimer);
     clearTimeout(handle.warmTimer);
+    this.bootNice.exited(handle);
     this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
     if (!handle.retired) this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
     for (const resolve of this.exitWaiters.splice(0)) resolve(handle.pid);

@@ -23,6 +23,8 @@ export class WorkerHandle implements WorkerView {
   acceptingAt: number | undefined;
   /** The nice it boots at (boot_nice), until it accepts; undefined: the manager's own. */
   bootNice: number | undefined;
+  /** Gives the priority back after BOOT_NICE_MAX_MS at the latest (pool/boot-nice). */
+  bootNiceTimer: NodeJS.Timeout | undefined;
   /** It has accepted for reload_warmup (set by the pool's timer, so that the plan and the timer agree). */
   warm = false;
   warmTimer: NodeJS.Timeout | undefined;
