@@ -173,9 +173,10 @@ function renderReload(L, r) {
     range(s.windowP99Ms),
     range(s.windowMaxMs),
     med(s.steadyP99Ms),
+    s.reloadSeconds ? range(s.reloadSeconds, 2) : '–',
     fmt(s.nginxStderrLinesTotal),
   ]);
-  L.push(table(['backend', 'signal', 'failed (all rounds)', 'non-2xx / socket / nginx', 'all workers replaced', 'reload p99 ms', 'reload max ms', 'steady p99 ms', 'stderr lines'], rows, ['l', 'l']));
+  L.push(table(['backend', 'signal', 'failed (all rounds)', 'non-2xx / socket / nginx', 'all workers replaced', 'reload p99 ms', 'reload max ms', 'steady p99 ms', 'reload took s (as logged)', 'stderr lines'], rows, ['l', 'l']));
   L.push('');
   for (const [id, s] of Object.entries(r.summary)) if (s.errorSamples?.length) L.push(`- ${label(id)}: \`${s.errorSamples[0].slice(0, 200)}\``);
   L.push('');

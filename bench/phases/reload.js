@@ -27,6 +27,7 @@ async function reloadPhase(ctx, ids, log) {
       const logOffset = fileSize(logFile);
       const workersBefore = procfs.childPids(instance.proc.pid);
       let signalAtMs;
+      const linesBefore = instance.proc.lines.length;
       const r = await measureLoad(ctx, {
         url: nginx.url('plain', name, true),
         root: instance.proc.pid,
@@ -57,6 +58,8 @@ async function reloadPhase(ctx, ids, log) {
         workers: workersBefore.length,
         wrkLatencyMs: r.latencyMs,
         window,
+        // ProcManager says how long its rolling reload took, under this load.
+        reloadSeconds: reloadSecondsLogged(instance.proc.lines.slice(linesBefore)),
       };
       runs.push(run);
       log(
@@ -84,10 +87,20 @@ async function reloadPhase(ctx, ids, log) {
       windowMaxMs: summarize(rs.map((r) => r.window.maxMs)),
       steadyP99Ms: summarize(rs.map((r) => r.window.steadyP99Ms)),
       rps: summarize(rs.map((r) => r.rps)),
+      reloadSeconds: summarize(rs.map((r) => r.reloadSeconds).filter((x) => x !== undefined)),
       errorSamples: [...new Set(rs.flatMap((r) => r.nginxErrorSamples))].slice(0, 2),
     };
   }
   return { windowSeconds: options.reloadWindow, runs, summary };
+}
+
+/** The seconds of "reload complete: generation N, M servers accepting in S s" among `lines`. */
+function reloadSecondsLogged(lines) {
+  for (const line of lines) {
+    const m = /reload complete: generation \d+, \d+ servers? accepting in ([\d.]+) s/.exec(line);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
 }
 
 /**
