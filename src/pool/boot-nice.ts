@@ -12,11 +12,8 @@ import type { WorkerHandle } from './worker-handle';
 export const BOOT_NICE_MAX_MS = 5_000;
 
 export class BootNice {
-  private steps: number;
-
-  constructor(steps: number, private readonly warn: (msg: string) => void) {
-    this.steps = steps;
-  }
+  /** boot_nice, or 0 once a restore has been refused. */
+  constructor(private steps: number, private readonly warn: (msg: string) => void) {}
 
   /** Just forked: lowers its priority if the pool already has the workers it wants serving. */
   forked(handle: WorkerHandle, accepting: number, wanted: number): void {

@@ -35,7 +35,6 @@ export interface PoolHost {
   readonly reloadWarmupSeconds: number;
   /** boot_nice as it applies (0 where it cannot): see os/boot-priority. */
   readonly bootNice: number;
-  warn(msg: string): void;
   /** worker_timeout: a worker silent this long is killed (0: no watchdog). */
   readonly workerTimeoutSeconds: number;
   /** pm: static, or dynamic with its limits. */
@@ -46,6 +45,7 @@ export interface PoolHost {
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
+  warn(msg: string): void;
   reopenLogs(): void;
   drainWorkerOutput(): Promise<void>;
   removePidFile(): unknown;
