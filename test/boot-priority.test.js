@@ -53,6 +53,14 @@ function startedSince(pm, from) {
   return pm.lines.slice(from).map((l) => /server \(pid (\d+)\) started/.exec(l)?.[1]).filter(Boolean).map(Number);
 }
 
+/** Sends HUP and resolves with the two replacements' pids once the manager has logged their fork. */
+async function hupReplacements(pm) {
+  const from = pm.lines.length;
+  pm.kill('SIGHUP');
+  assert.ok(await eventually(() => startedSince(pm, from).length === 2, 5_000), 'two replacements forked');
+  return startedSince(pm, from);
+}
+
 test('boot_nice is a whole number of nice steps from 0 to 19', () => {
   assert.equal(validateParameter('boot_nice', '5'), 5);
   assert.equal(validateParameter('boot_nice', 0), 0);
@@ -88,10 +96,7 @@ test('on HUP the replacements boot at nice +10 while the old workers serve, and 
   const old = livePids(pm);
   assert.deepEqual(old.map(mainThreadNice), [manager, manager], 'the first workers boot at full priority: nobody serves yet');
 
-  let from = pm.lines.length;
-  pm.kill('SIGHUP');
-  assert.ok(await eventually(() => startedSince(pm, from).length === 2, 5_000), 'two replacements forked');
-  const replacements = startedSince(pm, from);
+  const replacements = await hupReplacements(pm);
   // Lowered at fork, before the line was logged; still warming up (WARMUP_MS) while the old serve.
   assert.deepEqual(replacements.map(mainThreadNice), [low, low], `booting at +10: ${replacements.map(threadNices)}`);
   for (const pid of old) assert.equal(mainThreadNice(pid), manager, 'the old workers keep theirs');
@@ -101,7 +106,7 @@ test('on HUP the replacements boot at nice +10 while the old workers serve, and 
 
   // kill -9: the pool lacks a worker, so its replacement boots at full priority (read while it
   // still warms up, as above).
-  from = pm.lines.length;
+  const from = pm.lines.length;
   process.kill(replacements[0], 'SIGKILL');
   assert.ok(await eventually(() => startedSince(pm, from).length === 1, 5_000));
   const [replacement] = startedSince(pm, from);
@@ -114,23 +119,18 @@ test('a worker booting low gets full priority as soon as the pool lacks a servin
   const pm = await startReloadApp();
   const manager = niceOf(pm.pid);
   const old = livePids(pm);
-  let from = pm.lines.length;
-  pm.kill('SIGHUP');
-  assert.ok(await eventually(() => startedSince(pm, from).length === 2, 5_000));
-  const replacements = startedSince(pm, from);
+  const hupLine = pm.lines.length;
+  const replacements = await hupReplacements(pm);
   assert.deepEqual(replacements.map(mainThreadNice), [manager + 10, manager + 10]);
   process.kill(old[0], 'SIGKILL'); // one serving worker fewer, while the replacements still warm up
   assert.ok(await eventually(() => replacements.every((pid) => mainThreadNice(pid) === manager), 1_000), `promoted: ${replacements.map(threadNices)}`);
-  assert.equal(pm.lines.slice(from).some((l) => /reload complete/.test(l)), false, 'before they accepted');
+  assert.equal(pm.lines.slice(hupLine).some((l) => /reload complete/.test(l)), false, 'before they accepted');
   await pm.waitFor(/reload complete: generation 2/, 20_000);
 
   // A release that never accepts: its workers boot low for BOOT_NICE_MAX_MS, then at full priority.
   pm.deploy('hang');
-  from = pm.lines.length;
   const hupAt = Date.now();
-  pm.kill('SIGHUP');
-  assert.ok(await eventually(() => startedSince(pm, from).length === 2, 5_000));
-  const hanging = startedSince(pm, from);
+  const hanging = await hupReplacements(pm);
   assert.deepEqual(hanging.map(mainThreadNice), [manager + 10, manager + 10]);
   assert.ok(await eventually(() => hanging.every((pid) => mainThreadNice(pid) === manager), BOOT_NICE_MAX_MS + 3_000), 'given back');
   assert.ok(Date.now() - hupAt >= BOOT_NICE_MAX_MS - 100, 'not before its time');
@@ -140,11 +140,8 @@ test('a worker booting low gets full priority as soon as the pool lacks a servin
 
 test('boot_nice 0 leaves the replacements at the manager\'s nice', { skip: !isRoot && 'needs root' }, async () => {
   const pm = await startReloadApp({ PM_BOOT_NICE: '0' });
-  const from = pm.lines.length;
-  pm.kill('SIGHUP');
-  assert.ok(await eventually(() => startedSince(pm, from).length === 2, 5_000));
   // Read as soon as they are logged: long before they accept (WARMUP_MS).
-  assert.deepEqual(startedSince(pm, from).map(mainThreadNice), [niceOf(pm.pid), niceOf(pm.pid)]);
+  assert.deepEqual((await hupReplacements(pm)).map(mainThreadNice), [niceOf(pm.pid), niceOf(pm.pid)]);
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });
@@ -157,10 +154,7 @@ test('a manager that could not give the priority back (not root, RLIMIT_NICE 0) 
   const given = asNobody(RELOAD_APP, [], { ...reloadEnv(), PM_N_PROCESSES: '2', PM_BOOT_NICE: '12', FCGI_LISTEN: path.join(dir, 'given.sock') });
   await given.waitFor(/ready: 2 servers accepting/, 15_000);
   assert.ok(given.lines.some((l) => /boot_nice 12 not used: giving a worker its priority back needs CAP_SYS_NICE \(root, outside a user namespace\) or RLIMIT_NICE/.test(l)), given.lines.join('\n'));
-  const from = given.lines.length;
-  given.kill('SIGHUP');
-  assert.ok(await eventually(() => startedSince(given, from).length === 2, 5_000));
-  assert.deepEqual(startedSince(given, from).map(mainThreadNice), [niceOf(given.pid), niceOf(given.pid)]);
+  assert.deepEqual((await hupReplacements(given)).map(mainThreadNice), [niceOf(given.pid), niceOf(given.pid)]);
   given.kill('SIGTERM');
   assert.equal((await given.exited).code, 0);
 
