@@ -20,7 +20,7 @@ const assert = require('node:assert/strict');
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, eventually, skipWithout, have, sleep } = require('./helpers');
+const { tempDir, eventually, skipWithout, have, succeeds, sleep } = require('./helpers');
 const { startPid1, stopAll, makeSrvApp, srvMounts, descendants } = require('./namespaces');
 
 const EXAMPLES = path.join(__dirname, '..', 'examples', 'container');
@@ -28,17 +28,9 @@ const POD_CLIENT = path.join(__dirname, 'fixtures', 'pod-client.js');
 const PYTHON = '/usr/bin/python3';
 const isRoot = process.getuid?.() === 0;
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
-const hasYaml = () => fs.existsSync(PYTHON) && spawnOk(PYTHON, ['-c', 'import yaml']);
-function spawnOk(file, args) {
-  try {
-    execFileSync(file, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const skip = skipWithout(isRoot && NGINX && have('unshare') && have('nsenter') && have('ip') && hasYaml() && spawnOk('id', ['www-data']) && spawnOk('id', ['nobody']),
-  'needs root, nginx, unshare, nsenter, ip, python3-yaml and the www-data and nobody accounts');
+const hasYaml = () => fs.existsSync(PYTHON) && succeeds(PYTHON, ['-c', 'import yaml']);
+const skip = skipWithout(isRoot && NGINX && have('unshare') && have('nsenter') && have('setpriv') && have('ip') && hasYaml() && succeeds('id', ['www-data']) && succeeds('id', ['nobody']),
+  'needs root, nginx, unshare, nsenter, setpriv, ip, python3-yaml and the www-data and nobody accounts');
 
 /** The Dockerfile's instructions that matter at run time (line continuations joined). */
 function parseDockerfile(text) {

@@ -290,6 +290,16 @@ function posixVariants() {
 }
 
 /** True if a command is on PATH. */
+/** True if `file args` runs and exits 0 (an account exists, a Python module imports). */
+function succeeds(file, args = []) {
+  try {
+    execFileSync(file, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function have(command) {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
@@ -316,6 +326,7 @@ module.exports = {
   eventually,
   sleep,
   have,
+  succeeds,
   skipWithout,
   posixVariants,
   freePort,

@@ -24,20 +24,12 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, fcgiRequest, eventually, skipWithout, have, sleep } = require('./helpers');
+const { tempDir, fcgiRequest, eventually, skipWithout, have, succeeds, sleep } = require('./helpers');
 const { startPid1, runInside, stopAll, descendants, makeSrvApp, srvMounts } = require('./namespaces');
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLES = path.join(ROOT, 'examples', 'systemd');
 const isRoot = process.getuid?.() === 0;
-const hasAccount = (name) => {
-  try {
-    execFileSync('id', [name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const hasMachineId = () => {
   try {
     return fs.readFileSync('/etc/machine-id', 'utf8').trim().length > 0;
@@ -45,7 +37,7 @@ const hasMachineId = () => {
     return false;
   }
 };
-const TOOLS = isRoot && have('systemctl') && have('unshare') && have('nsenter') && have('setpriv') && have('ip') && hasAccount('www-data') && hasMachineId();
+const TOOLS = isRoot && have('systemctl') && have('unshare') && have('nsenter') && have('setpriv') && have('ip') && succeeds('id', ['www-data']) && hasMachineId();
 const NEEDS = 'needs root, unshare, nsenter, setpriv, ip, the www-data account, an /etc/machine-id';
 
 /**
