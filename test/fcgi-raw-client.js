@@ -252,7 +252,7 @@ function parseHostPort(address) {
 // FCGI_TEST_TIMEOUT_MS=MS (server.setTimeout(MS): an idle connection times out and, unhandled, is
 // closed), FCGI_TEST_LOG_REQUESTS=1 (a line `request started: <url> (pid <pid>)` on stderr as each responder
 // request reaches the application, for a test to wait on instead of sleeping).
-// Query: echo=1 answer with what the app sees of the request (JSON); sleep=S answer after S s (at most 5); stderr=TEXT write TEXT to res.stderr first; bytes=N
+// Query: answer=K answer case K of fixtures/answer-cases.js; secret=1 answer SECRET_LINE repeated; echo=1 answer with what the app sees of the request (JSON); sleep=S answer after S s (at most 5); stderr=TEXT write TEXT to res.stderr first; bytes=N
 // stream N bytes (64 KiB chunks, with backpressure; at most 100 MiB); body=1 read the whole body and
 // answer its length and checksum (body=slow: reading 1 MiB per 20 ms; body=later&wait=S: reading
 // nothing for S seconds first).
@@ -262,6 +262,7 @@ function parseHostPort(address) {
 function serveTestApp(mode, socketPath, n) {
   const fcgi = require('node-fastcgi');
   const { Readable } = require('node:stream');
+  const { answerCase, answerSecret } = require('./fixtures/answer-cases');
   // FCGI_TEST_KEEP_CONN_ALIAS=1 corrects only node-fastcgi's misspelt flag name (defect 1) in the
   // as-is app, which exposes what it does next on a kept connection.
   if (process.env.FCGI_TEST_KEEP_CONN_ALIAS === '1') require('fastcgi-stream').records.BeginRequest.flags.KEEP_CONN = 1;
@@ -287,6 +288,9 @@ function serveTestApp(mode, socketPath, n) {
       res.writeHead(400);
       return res.end('bad url\n'); // the fuzz test sends anything
     }
+    // answer=K: case K of fixtures/answer-cases.js; secret=1: another client's confidential answer.
+    if (query.has('answer')) return answerCase(Number(query.get('answer')), res);
+    if (query.has('secret')) return answerSecret(res);
     const head = `pid=${process.pid} conns=${connections} onconn=${onConnection}`;
     const reply = (extra = '') => {
       res.writeHead(200, { 'Content-Type': 'text/plain' });

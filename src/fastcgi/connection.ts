@@ -12,6 +12,9 @@
 //   any request beyond maxReqs with FCGI_OVERLOADED, so FCGI_GET_VALUES reports what is enforced;
 // - reads the request body only as fast as the application consumes it, and makes writers wait
 //   while the socket's buffer is full (record-writer.ts);
+// - stops reading a peer that sends records needing answers (FCGI_GET_VALUES, unknown types,
+//   requests) faster than it reads them, once OUTPUT_LIMIT bytes wait to be written: what the
+//   worker holds for a connection is bounded, whatever the peer sends;
 // - writes a request's answer with one system call (record-writer.ts).
 
 import type * as net from 'node:net';
@@ -82,6 +85,12 @@ const DRAIN_QUIET_MS = 1_000;
 /** Sweeps without traffic after which a connection has been idle for the server's timeout. */
 const IDLE_SWEEPS = 4;
 const RETIRE_WAIT_MS = 1_000;
+/**
+ * Past this many bytes written and not yet taken by the kernel, the connection is not read until
+ * they are (socket 'drain'). What one chunk read can add on top is bounded too: its records'
+ * answers, at most twice its size (an 8-byte unknown record gets a 16-byte answer).
+ */
+const OUTPUT_LIMIT = 256 * 1024;
 
 const ROLE_EVENTS: Record<number, string> = {
   [Role.RESPONDER]: 'request',
@@ -145,7 +154,11 @@ export class FastCgiConnection implements RequestConnection {
   private readonly unfinishedInput = new Map<number, FastCgiRequest>();
   private readonly reader: RecordReader;
   private readonly out: RecordWriter;
-  private blockedRequests = 0;
+  /** Why reading is paused: requests whose body consumer is full, and the output backlog. */
+  private readPauses = 0;
+  private outputBlocked = false;
+  /** A 'drain' listener is on the socket (onDrain). */
+  private drainAwaited = false;
   /** A request came without FCGI_KEEP_CONN: close (FIN, reading on) once no request is left. */
   private closeWhenIdle = false;
   /** The worker stops: retire this connection (see DRAIN_QUIET_MS). */
@@ -202,7 +215,7 @@ export class FastCgiConnection implements RequestConnection {
     if (this.socket.readableLength > 0 || this.socket.destroyed) return false;
     this.out.flush();
     if (this.socket.writableLength > 0) {
-      if (this.socket.listenerCount('drain') === 0) this.socket.once('drain', () => this.handOverIfIdle());
+      this.awaitDrain();
       return false;
     }
     this.finished = true;
@@ -241,9 +254,38 @@ export class FastCgiConnection implements RequestConnection {
       this.fail(err);
       return;
     }
+    if (this.out.backlog > OUTPUT_LIMIT) this.blockOnOutput();
     if (this.closeWhenIdle) this.closeIfIdle();
     else if (this.draining) this.handOverIfIdle();
   }
+
+  /**
+   * The peer sends faster than it reads our answers: hand them all to the socket, and read no more
+   * until the socket has written them. The socket then holds more than its high-water mark (16 KiB),
+   * so it emits 'drain' once it is empty (or closes).
+   */
+  private blockOnOutput(): void {
+    this.out.flush();
+    if (this.outputBlocked || this.socket.destroyed || this.socket.writableLength <= OUTPUT_LIMIT) return;
+    this.outputBlocked = true;
+    this.pauseReading();
+    this.awaitDrain();
+  }
+
+  private awaitDrain(): void {
+    if (this.drainAwaited) return;
+    this.drainAwaited = true;
+    this.socket.once('drain', this.onDrain);
+  }
+
+  private readonly onDrain = (): void => {
+    this.drainAwaited = false;
+    if (this.outputBlocked) {
+      this.outputBlocked = false;
+      this.resumeReading();
+    }
+    if (this.draining) this.handOverIfIdle();
+  };
 
   private onRecord(type: number, requestId: number, content: Buffer): void {
     if (requestId === MANAGEMENT_REQUEST_ID) {
@@ -289,7 +331,8 @@ export class FastCgiConnection implements RequestConnection {
     const { role, flags } = decodeBeginRequest(content);
     const server = this.state.server;
     if (this.requests.has(requestId)) {
-      server.emit('protocolError', new Error(`Request id ${requestId} already in use`));
+      // Only reported, as node-fastcgi does; and the Error only made for a listener (a flood of them costs).
+      if (server.listenerCount('protocolError') > 0) server.emit('protocolError', new Error(`Request id ${requestId} already in use`));
       return;
     }
     this.unfinishedInput.delete(requestId); // the web server has moved on from the old one
@@ -389,11 +432,19 @@ export class FastCgiConnection implements RequestConnection {
   // ---- Flow control of the request bodies ---------------------------------------------------
 
   pauseInput(_request: FastCgiRequest): void {
-    if (this.blockedRequests++ === 0) this.socket.pause();
+    this.pauseReading();
   }
 
   resumeInput(_request: FastCgiRequest): void {
-    if (--this.blockedRequests === 0 && !this.socket.destroyed) this.socket.resume();
+    this.resumeReading();
+  }
+
+  private pauseReading(): void {
+    if (this.readPauses++ === 0) this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    if (--this.readPauses === 0 && !this.socket.destroyed) this.socket.resume();
   }
 
   // ---- Writing ------------------------------------------------------------------------------

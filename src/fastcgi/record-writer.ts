@@ -1,9 +1,14 @@
 // Writes one connection's records. Everything a turn of the event loop produces goes out in one
 // system call (a request's headers, body, end of stream and FCGI_END_REQUEST are usually one
 // write), and writers wait while the socket holds more than it can take.
+//
+// Every record carries exactly the bytes it claims: a string's bytes are counted as they are
+// encoded, never from Buffer.byteLength's estimate (see exactLength), so that no byte of a buffer
+// that was never written (Buffer.allocUnsafe's stale memory: other clients' answers) goes out.
 
 import type * as net from 'node:net';
 import { HEADER_LENGTH, MAX_CONTENT_LENGTH, writeHeader } from './protocol';
+import { type Slab, SMALL_RECORD, takeSlab } from './slabs';
 
 /** Once a writer has queued this many bytes not yet taken by the kernel, it waits. */
 const HIGH_WATER_MARK = 64 * 1024;
@@ -18,8 +23,17 @@ export class RecordWriter {
   /** Writers waiting for the queued bytes to reach the kernel. */
   private waiting: Array<() => void> = [];
   private scheduled = false;
+  /** Where small records are packed (slabs.ts). */
+  private slab: Slab | undefined;
+  /** The slabs whose bytes are in `output`: the next flush's writes hold them. */
+  private slabsQueued: Slab[] = [];
 
   constructor(private readonly socket: net.Socket) {}
+
+  /** Bytes queued here or in the socket that the kernel has not taken yet. */
+  get backlog(): number {
+    return this.outputBytes + this.socket.writableLength;
+  }
 
   /**
    * Queues `chunk` as records of stream `type` (never an empty one: that would end the stream).
@@ -29,9 +43,12 @@ export class RecordWriter {
   writeStream(requestId: number, type: number, chunk: Buffer | string, encoding: BufferEncoding, callback: () => void): void {
     let copied = true;
     if (typeof chunk === 'string') {
-      const length = Buffer.byteLength(chunk, encoding);
-      if (length === 0) return callback();
-      if (length <= MAX_CONTENT_LENGTH) {
+      const length = exactLength(chunk, encoding);
+      if (length === undefined) {
+        copied = this.writeBuffer(type, requestId, Buffer.from(chunk, encoding));
+      } else if (length === 0) {
+        return callback();
+      } else if (length <= MAX_CONTENT_LENGTH) {
         const record = Buffer.allocUnsafe(HEADER_LENGTH + length);
         writeHeader(record, 0, type, requestId, length);
         record.write(chunk, HEADER_LENGTH, length, encoding);
@@ -40,7 +57,6 @@ export class RecordWriter {
         copied = this.writeBuffer(type, requestId, Buffer.from(chunk, encoding));
       }
     } else {
-      if (chunk.length === 0) return callback();
       copied = this.writeBuffer(type, requestId, chunk);
     }
     if (copied && this.outputBytes + this.socket.writableLength < HIGH_WATER_MARK) return callback();
@@ -57,7 +73,11 @@ export class RecordWriter {
 
   /** Queues whole records. */
   write(records: Buffer): void {
-    this.output.push(records);
+    if (records.length <= SMALL_RECORD) this.pack(records);
+    else {
+      this.takeSlabRun();
+      this.output.push(records);
+    }
     this.outputBytes += records.length;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -69,6 +89,7 @@ export class RecordWriter {
   /** Hands everything queued to the socket now. */
   readonly flush = (): void => {
     this.scheduled = false;
+    this.takeSlabRun();
     const output = this.output;
     const waiting = this.waiting;
     if (output.length === 0 && waiting.length === 0) return;
@@ -76,9 +97,11 @@ export class RecordWriter {
     this.output = [];
     this.outputBytes = 0;
     this.waiting = [];
+    const slabs = this.slabsQueued;
+    if (slabs.length) this.slabsQueued = [];
     const socket = this.socket;
-    if (output.length === 0 || socket.destroyed || socket.writableEnded) return release(waiting);
-    const done = waiting.length ? () => release(waiting) : undefined;
+    if (output.length === 0 || socket.destroyed || socket.writableEnded) return written(waiting, slabs);
+    const done = waiting.length || slabs.length ? () => written(waiting, slabs) : undefined;
     if (output.length === 1) socket.write(output[0]!, done);
     else if (bytes <= COALESCE_LIMIT) socket.write(Buffer.concat(output, bytes), done);
     else {
@@ -88,20 +111,51 @@ export class RecordWriter {
       socket.write(output[last]!, done);
       socket.uncork();
     }
+    // The kernel took it all at once: nothing holds the slab's bytes any more, and it is filled again
+    // from its start.
+    const slab = this.slab;
+    if (slab && socket.writableLength === 0) slab.start = slab.end = 0;
   };
 
   /** The connection is gone: drops what is queued and lets the writers go on (to nothing). */
   discard(): void {
     this.output = [];
     this.outputBytes = 0;
+    this.slab?.retire();
+    this.slab = undefined;
     const waiting = this.waiting;
     this.waiting = [];
-    release(waiting);
+    written(waiting, this.slabsQueued);
+    this.slabsQueued = [];
+  }
+
+  /** Copies a small record into the slab, behind what is queued there. */
+  private pack(records: Buffer): void {
+    let slab = this.slab;
+    if (!slab || slab.room < records.length) {
+      this.takeSlabRun();
+      slab?.retire();
+      slab = this.slab = takeSlab();
+    }
+    slab.end += records.copy(slab.bytes, slab.end);
+  }
+
+  /** Moves the slab's packed bytes to `output`, keeping the order of the records. */
+  private takeSlabRun(): void {
+    const slab = this.slab;
+    if (!slab || slab.end === slab.start) return;
+    this.output.push(slab.bytes.subarray(slab.start, slab.end));
+    slab.start = slab.end;
+    if (this.slabsQueued[this.slabsQueued.length - 1] !== slab) {
+      slab.holds++;
+      this.slabsQueued.push(slab);
+    }
   }
 
   /** Returns true if the chunk was copied, false if it is sent in place. */
   private writeBuffer(type: number, requestId: number, data: Buffer): boolean {
     const length = data.length;
+    if (length === 0) return true;
     if (length <= COPY_LIMIT) {
       const record = Buffer.allocUnsafe(HEADER_LENGTH + length);
       writeHeader(record, 0, type, requestId, length);
@@ -120,6 +174,31 @@ export class RecordWriter {
   }
 }
 
-function release(waiting: Array<() => void>): void {
+/**
+ * How many bytes `chunk` encodes to, where Buffer.byteLength says so exactly; undefined where it
+ * only estimates (base64, base64url and hex: line breaks, invalid characters and odd lengths make
+ * the bytes fewer than the estimate), and the string is then encoded first.
+ */
+export function exactLength(chunk: string, encoding: BufferEncoding): number | undefined {
+  switch (encoding) {
+    case 'utf8':
+    case 'utf-8':
+    case 'latin1':
+    case 'binary':
+    case 'ascii':
+    case 'ucs2':
+    case 'ucs-2':
+    case 'utf16le':
+    case 'utf-16le':
+      return Buffer.byteLength(chunk, encoding);
+    default:
+      // Other spellings ('UTF8', 'Latin1') and the estimated encodings.
+      return undefined;
+  }
+}
+
+/** A flush's writes are done (or dropped): its writers go on, and its slabs are free of them. */
+function written(waiting: Array<() => void>, slabs: Slab[]): void {
+  for (const slab of slabs) slab.release();
   for (const callback of waiting) callback();
 }
