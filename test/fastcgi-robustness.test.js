@@ -1,11 +1,17 @@
 'use strict';
 // Bad input costs only the bad connection: malformed and truncated streams close their own
 // connection, requests in flight on the worker's other connections are answered, and a bounded
-// fuzz run (random and mutated record streams) never makes the worker exit.
+// fuzz run (random and mutated record streams) never makes the worker exit, and every stream it
+// answers is well formed: whole version-1 records, at most one FCGI_END_REQUEST per
+// FCGI_BEGIN_REQUEST sent and nothing for a request after it, management answers only on id 0,
+// bodies byte-exact (among them base64 and hex answers right after another client's confidential
+// one), and the worker's memory bounded. FUZZ_STREAMS and FUZZ_SECONDS make a longer run.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { livePids, isAlive, sleep } = require('./helpers');
+const { ANSWER_CASES, SECRET_LINE } = require('./fixtures/answer-cases');
 const { startTestApp, RawConnection, TYPE, ROLE, request, record, beginRequest, streamRecords, nameValuePairs, getValues } = require('./fcgi-raw-client');
 
 /** Starts the pool with one worker, and a request on its own connection that takes `sleepS` seconds. */
@@ -89,7 +95,81 @@ function generator(seed) {
   return { next, int, pick: (xs) => xs[int(xs.length)], bytes: (n) => Buffer.from(Array.from({ length: n }, () => int(256))) };
 }
 
-const URIS = ['/', '/?stderr=e', '/?body=1', '/?sleep=0.05', '/?x=%ff%00'];
+/** The answer cases the fuzz asks for (see fixtures/answer-cases.js): MIME base64, invalid hex, stderr in hex. */
+const FUZZ_CASES = [0, 6, 17];
+const URIS = ['/', '/?stderr=e', '/?body=1', '/?sleep=0.05', '/?x=%ff%00', '/?secret=1', ...FUZZ_CASES.map((k) => `/?answer=${k}`)];
+
+/** Every body the test app may answer a fuzz request with (HEAD: none). */
+const SECRET_BODY = SECRET_LINE.repeat(100);
+// All of them: a mutated byte can turn `answer=6` into `answer=7`.
+const CASE_BODIES = ANSWER_CASES.map((c) =>
+  Buffer.concat([...(c.write ?? []), ...(c.end ? [c.end] : [])].map(([chunk, encoding]) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk)))).toString('latin1'),
+);
+const REPLY = /^pid=\d+ conns=\d+ onconn=\d+( length=\d+ sum=\d+)?\n$/;
+function expectedBody(body) {
+  return body === '' || body === 'bad url\n' || REPLY.test(body) || body === SECRET_BODY || CASE_BODIES.includes(body);
+}
+
+/** The whole version-1 records at the start of `bytes` (the worker reads no further). */
+function sentRecords(bytes) {
+  const records = [];
+  for (let at = 0; bytes.length - at >= 8 && bytes[at] === 1; ) {
+    const total = 8 + bytes.readUInt16BE(at + 4) + bytes[at + 6];
+    if (bytes.length - at < total) break;
+    records.push({ type: bytes[at + 1], requestId: bytes.readUInt16BE(at + 2) });
+    at += total;
+  }
+  return records;
+}
+
+/** What is wrong with what the worker wrote on `conn` for the stream `sent`: a list of problems. */
+function checkAnswers(sent, conn) {
+  const problems = [];
+  const begins = new Map();
+  let needAnswer = 0;
+  for (const r of sentRecords(sent)) {
+    if (r.type === TYPE.BEGIN_REQUEST && r.requestId !== 0) begins.set(r.requestId, (begins.get(r.requestId) ?? 0) + 1);
+    if (r.requestId === 0 || r.type > TYPE.UNKNOWN_TYPE || r.type === 0) needAnswer++;
+  }
+  const ended = new Map();
+  const stdout = new Map();
+  let management = 0;
+  for (const r of conn.records) {
+    if (r.version !== 1) problems.push(`a record of version ${r.version}`);
+    if (r.requestId === 0) {
+      management++;
+      if (r.type !== TYPE.GET_VALUES_RESULT && r.type !== TYPE.UNKNOWN_TYPE) problems.push(`${r.typeName} on request id 0`);
+      if (r.type === TYPE.UNKNOWN_TYPE && r.content.length !== 8) problems.push(`FCGI_UNKNOWN_TYPE of ${r.content.length} bytes`);
+      continue;
+    }
+    const id = r.requestId;
+    const done = ended.get(id) ?? 0;
+    if (done >= (begins.get(id) ?? 0)) {
+      problems.push(`${r.typeName} for request ${id} after its FCGI_END_REQUEST (${begins.get(id) ?? 0} begun)`);
+      continue;
+    }
+    if (r.type === TYPE.STDOUT) stdout.set(id, [...(stdout.get(id) ?? []), r.content]);
+    else if (r.type === TYPE.END_REQUEST) {
+      ended.set(id, done + 1);
+      if (r.content.length !== 8 || r.content[4] > 3) problems.push(`a malformed FCGI_END_REQUEST for ${id}`);
+      const out = Buffer.concat(stdout.get(id) ?? []).toString('latin1');
+      stdout.delete(id);
+      const split = out.indexOf('\r\n\r\n');
+      const body = split < 0 ? '' : out.slice(split + 4);
+      if (r.content.readUInt32BE(0) === 0 && r.content[4] === 0 && !expectedBody(body)) problems.push(`request ${id} answered ${JSON.stringify(body.slice(0, 120))}`);
+      if (body.includes('S3CR3T') && body !== SECRET_BODY) problems.push(`request ${id}: another client's answer in this one`);
+    } else if (r.type !== TYPE.STDERR) problems.push(`${r.typeName} for request ${id}`);
+  }
+  if (management > needAnswer) problems.push(`${management} management answers for ${needAnswer} records that need one`);
+  if (conn.finReceived && conn.pending.length > 0) problems.push(`${conn.pending.length} bytes of a partial record before the worker's FIN`);
+  return problems;
+}
+
+function memoryOf(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)[1]) / 1024;
+  return { rss: mib('VmRSS'), peak: mib('VmHWM') };
+}
 
 function validRecords(rnd) {
   const id = 1 + rnd.int(3);
@@ -143,7 +223,7 @@ function fuzzStream(rnd) {
   return bytes;
 }
 
-/** Sends one stream in random pieces, waits briefly for what comes back, and hangs up (or not). */
+/** Sends one stream in random pieces, waits briefly for what comes back, and hangs up (or not); returns the problems with what came back. */
 async function playStream(address, rnd, bytes) {
   const conn = await RawConnection.open(address);
   try {
@@ -155,19 +235,21 @@ async function playStream(address, rnd, bytes) {
       if (rnd.next() < 0.2) await sleep(1);
     }
     if (rnd.next() < 0.7) await conn.until((c) => c.finReceived || c.endedState, 30, 'the server').catch(() => {});
+    return checkAnswers(bytes, conn);
   } finally {
     conn.close();
   }
 }
 
-const STREAMS = 3_000;
+const STREAMS = Number(process.env.FUZZ_STREAMS) || 3_000;
+const SECONDS = Number(process.env.FUZZ_SECONDS) || 60;
 const LANES = 24;
 
 /**
  * Plays the first `count` of the STREAMS fuzz streams of `seed` over LANES concurrent connections,
  * checking after each stream that `pid` is alive, until all are played, `pid` dies or `seconds` pass.
- * Resolves with how many were played, how many could not be (the connection refused), and after how
- * many streams `pid` was first seen dead.
+ * Resolves with how many were played, how many could not be (the connection refused), after how
+ * many streams `pid` was first seen dead, and the problems found in what came back (the first 10).
  */
 async function fuzz(address, pid, seed, seconds, count = STREAMS) {
   const deadline = Date.now() + seconds * 1000; // bounded in time as well as in count
@@ -176,29 +258,40 @@ async function fuzz(address, pid, seed, seconds, count = STREAMS) {
   let played = 0;
   let refused = 0;
   let deadAfter;
+  const problems = [];
   await Promise.all(
     Array.from({ length: LANES }, async (_, lane) => {
       const laneRnd = generator(seed + lane + 1);
       for (let i = lane; i < count && deadAfter === undefined && Date.now() < deadline; i += LANES) {
-        await playStream(address, laneRnd, streams[i]).catch(() => refused++); // a dead server refuses the connection
+        const found = await playStream(address, laneRnd, streams[i]).catch(() => (refused++, [])); // a dead server refuses the connection
+        if (found.length && problems.length < 10) problems.push(`stream ${i}: ${found.join('; ')}`);
         played++;
         if (!isAlive(pid)) deadAfter ??= played;
       }
     }),
   );
-  return { played, refused, deadAfter };
+  return { played, refused, deadAfter, problems };
 }
 
-test('fuzz: 3,000 random and mutated record streams, and the worker never exits', async (t) => {
+/** The most the worker's peak RSS may grow over a fuzz run. */
+const FUZZ_MEMORY_MIB = 48;
+
+test(`fuzz: ${STREAMS} random and mutated record streams, well-formed answers, and the worker never exits`, async (t) => {
   const seed = Number(process.env.FUZZ_SEED) || Date.now() % 2 ** 31;
   t.diagnostic(`FUZZ_SEED=${seed}`);
   const { app, worker, bystander } = await workerWithRequestInFlight(3);
   try {
-    const { played, refused, deadAfter } = await fuzz(app.address, worker, seed, 60);
-    t.diagnostic(`${played} streams played`);
+    const before = memoryOf(worker);
+    fs.writeFileSync(`/proc/${worker}/clear_refs`, '5'); // the peak RSS from here
+    const started = Date.now();
+    const { played, refused, deadAfter, problems } = await fuzz(app.address, worker, seed, SECONDS);
+    const after = memoryOf(worker);
+    t.diagnostic(`${played} streams played in ${Date.now() - started} ms; worker RSS ${before.rss.toFixed(0)} MiB before, peak ${after.peak.toFixed(0)} MiB`);
     assert.equal(refused, 0, 'every connection was accepted');
     assert.equal(deadAfter, undefined, `the worker died after ${deadAfter} streams (FUZZ_SEED=${seed})\n${app.lines.join('\n')}`);
-    assert.equal(played, STREAMS, `all ${STREAMS} streams within the 60 s bound (FUZZ_SEED=${seed})`);
+    assert.deepEqual(problems, [], `what the worker wrote (FUZZ_SEED=${seed})`);
+    assert.equal(played, STREAMS, `all ${STREAMS} streams within the ${SECONDS} s bound (FUZZ_SEED=${seed})`);
+    assert.ok(after.peak - before.rss < FUZZ_MEMORY_MIB, `the worker's peak RSS grew ${(after.peak - before.rss).toFixed(1)} MiB (budget ${FUZZ_MEMORY_MIB})`);
     await assertStillServing(app, worker, bystander);
     assert.ok(!app.lines.some((l) => /Uncaught|TypeError|RangeError/.test(l)), app.lines.join('\n'));
   } finally {
