@@ -7,8 +7,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { livePids, sleep } = require('./helpers');
+const { livePids, sleep, memoryOf, resetPeakMemory } = require('./helpers');
 const { startTestApp, RawConnection, TYPE, record, request, nameValuePairs, getValues } = require('./fcgi-raw-client');
 
 const FLOOD_BYTES = (Number(process.env.FLOOD_MIB) || 64) * 1024 * 1024;
@@ -23,17 +22,6 @@ const BUDGET_MIB = { answers: 32, requests: 96 };
 /** A flood that is not read ends when the worker has taken nothing for this long: it stopped reading. */
 const STALL_MS = 1_500;
 const FLOOD_SECONDS = 60;
-
-function memoryOf(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)[1]);
-  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
-}
-
-/** Starts the peak RSS afresh (Linux: writing 5 to clear_refs). */
-function resetPeak(pid) {
-  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
-}
 
 /** About 1 MiB of back-to-back copies of `unit`. */
 function block(unit) {
@@ -96,7 +84,7 @@ test('a flood of records that need answers costs the worker a bounded amount of 
         const label = `${what}, ${read ? 'answers read' : 'answers not read'}`;
         await sleep(200);
         const before = memoryOf(worker);
-        resetPeak(worker);
+        resetPeakMemory(worker);
         const started = Date.now();
         const { conn, sent, stalled } = await flood(app.address, blockBytes, { read });
         assert.equal(await servedMeanwhile(app.address), 200, `${label}: another connection is served during the flood`);

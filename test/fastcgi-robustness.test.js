@@ -9,8 +9,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { livePids, isAlive, sleep } = require('./helpers');
+const { livePids, isAlive, sleep, memoryOf, resetPeakMemory } = require('./helpers');
 const { ANSWER_CASES, SECRET_LINE } = require('./fixtures/answer-cases');
 const { startTestApp, RawConnection, TYPE, ROLE, request, record, beginRequest, streamRecords, nameValuePairs, getValues } = require('./fcgi-raw-client');
 
@@ -165,11 +164,6 @@ function checkAnswers(sent, conn) {
   return problems;
 }
 
-function memoryOf(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)[1]) / 1024;
-  return { rss: mib('VmRSS'), peak: mib('VmHWM') };
-}
 
 function validRecords(rnd) {
   const id = 1 + rnd.int(3);
@@ -282,7 +276,7 @@ test(`fuzz: ${STREAMS} random and mutated record streams, well-formed answers, a
   const { app, worker, bystander } = await workerWithRequestInFlight(3);
   try {
     const before = memoryOf(worker);
-    fs.writeFileSync(`/proc/${worker}/clear_refs`, '5'); // the peak RSS from here
+    resetPeakMemory(worker);
     const started = Date.now();
     const { played, refused, deadAfter, problems } = await fuzz(app.address, worker, seed, SECONDS);
     const after = memoryOf(worker);

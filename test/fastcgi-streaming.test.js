@@ -8,8 +8,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { livePids, sleep } = require('./helpers');
+const { livePids, sleep, memoryOf } = require('./helpers');
 const { startTestApp, RawConnection, TYPE, request, record, beginRequest, streamRecords, nameValuePairs } = require('./fcgi-raw-client');
 
 const MiB = 1024 * 1024;
@@ -17,9 +16,9 @@ const PAYLOAD = 50 * MiB;
 /** What a worker may hold while its reader waits (it needs a few hundred KiB). */
 const WAITING_BOUND = 16 * MiB;
 
+/** The worker's peak RSS in bytes. */
 function peakRss(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) * 1024;
+  return memoryOf(pid).peak * MiB;
 }
 
 const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;

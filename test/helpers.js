@@ -309,7 +309,21 @@ function have(command) {
   }
 }
 
+/** A process's resident memory now and at its peak (VmHWM), in MiB, from /proc/PID/status. */
+function memoryOf(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)[1]) / 1024;
+  return { rss: mib('VmRSS'), peak: mib('VmHWM') };
+}
+
+/** Starts a process's peak RSS afresh (Linux: 5 written to clear_refs). */
+function resetPeakMemory(pid) {
+  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
 module.exports = {
+  memoryOf,
+  resetPeakMemory,
   ROOT,
   HELLO,
   tempDir,
