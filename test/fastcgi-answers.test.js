@@ -14,19 +14,24 @@ const { tempDir } = require('./helpers');
 const { startTestApp, RawConnection, request } = require('./fcgi-raw-client');
 const { ANSWER_CASES, SECRET_LINE } = require('./fixtures/answer-cases');
 
+/** A socket that collects what each connection to it sends, for socketBytes(). */
+const reference = { server: net.createServer(), address: path.join(tempDir(), 'reference.sock') };
+test.before(() => new Promise((resolve) => reference.server.listen(reference.address, resolve)));
+test.after(() => reference.server.close());
+
 /** The bytes a real net.Socket sends for `calls` ([chunk, encoding] pairs, as given to write()). */
 async function socketBytes(calls) {
-  const address = path.join(tempDir(), 'reference.sock');
-  const received = [];
-  const server = net.createServer((socket) => socket.on('data', (d) => received.push(d)));
-  await new Promise((resolve) => server.listen(address, resolve));
-  const closed = new Promise((resolve) => server.on('connection', (s) => s.on('close', resolve)));
-  const client = net.connect(address);
+  const received = new Promise((resolve) =>
+    reference.server.once('connection', (socket) => {
+      const chunks = [];
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('end', () => resolve(Buffer.concat(chunks)));
+    }),
+  );
+  const client = net.connect(reference.address);
   for (const [chunk, encoding] of calls) client.write(chunk, encoding);
   client.end();
-  await closed;
-  server.close();
-  return Buffer.concat(received);
+  return received;
 }
 
 function bodyOf(stdout) {

@@ -237,15 +237,15 @@ const streamWrite = fc.record({
 const endOfStream = fc.record({ kind: fc.constant('end'), requestId: fc.integer({ min: 1, max: 3 }), type: fc.constantFrom(6, 7) });
 const small = fc.record({ kind: fc.constant('small'), bytes: fc.uint8Array({ minLength: 8, maxLength: 300 }) });
 
+/** One listening socket for all the runs; each run gets a new connection to it. */
+const pairs = { server: net.createServer(), address: path.join(tempDir(), 'writer.sock') };
+test.before(() => new Promise((resolve) => pairs.server.listen(pairs.address, resolve)));
+test.after(() => pairs.server.close());
+
 async function socketPair() {
-  const address = path.join(tempDir(), 'writer.sock');
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(address, resolve));
-  const accepted = new Promise((resolve) => server.once('connection', resolve));
-  const client = net.connect(address);
-  const serverSide = await accepted;
-  server.close();
-  return { serverSide, client };
+  const accepted = new Promise((resolve) => pairs.server.once('connection', resolve));
+  const client = net.connect(pairs.address);
+  return { serverSide: await accepted, client };
 }
 
 test('record writer: records carry exactly the bytes written, in order, none empty but the ends, none over 65535', async () => {
