@@ -150,6 +150,25 @@ test('request_terminate_timeout: a response that had begun has its connection cu
   assert.equal((await pm.exited).code, 0);
 });
 
+test('request_terminate_timeout: the app answering later (setHeader, writeHead, end) costs nothing: the worker serves on', async () => {
+  const pm = startStuck({ PM_N_PROCESSES: '1', PM_REQUEST_TERMINATE_TIMEOUT: '0.5' });
+  await pm.waitFor(/ready: 1 servers accepting/);
+  const [worker] = livePids(pm);
+  // Not begun: 503 at 0.5 s, and the app's reply at 1.5 s.
+  const late = await fcgiRequest(pm.address, { query: 'sleep=1.5' });
+  assert.equal(late.status, 503, late.stdout);
+  await pm.waitFor(/^replied sleep=1\.5$|uncaught exception/);
+  // Begun: the connection cut at 0.5 s, and the rest of the answer at 1.5 s.
+  const cut = await fcgiRequest(pm.address, { query: 'begun-hang=1.5' });
+  assert.notEqual(cut.code, 0, 'cgi-fcgi saw no FCGI_END_REQUEST');
+  await pm.waitFor(/^replied begun-hang=1\.5$|uncaught exception/);
+  assert.equal(pm.count(/uncaught exception/), 0, pm.lines.join('\n'));
+  assert.equal(pidOf(await fcgiRequest(pm.address)), worker, 'the same worker answers');
+  assert.equal(pm.count(/exited with status/), 0);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
 test('worker_timeout: a worker blocked in a busy loop is killed within a few periods, logged with its pid, and replaced; the other worker serves on', async () => {
   const pm = startStuck({ PM_N_PROCESSES: '2', PM_WORKER_TIMEOUT: '1' });
   await pm.waitFor(/ready: 2 servers accepting/);

@@ -90,12 +90,35 @@ export function answerFailedRequest(req: RequestLike, res: ResponseLike, status 
   if (res.writableEnded) return 'response already complete';
   if (res.headersSent) {
     connectionOf(req).destroy();
+    silence(res);
     return 'response begun, connection closed';
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end(`${STATUS_TEXT[status] ?? 'Error'}\n`);
+  silence(res);
   return `answered ${status}`;
+}
+
+/**
+ * The methods of a response that throw once its headers are sent (ERR_HTTP_HEADERS_SENT), or write.
+ * The application still holds the response the worker ended for it, and will call them when its
+ * own work is done (a timer, a query): each becomes a no-op, as node:http already makes a write
+ * after end, so that the late call costs nothing, where it would have been an uncaught exception.
+ */
+const LATE_CALLS = ['writeHead', 'setHeader', 'setHeaders', 'appendHeader', 'removeHeader', 'flushHeaders', 'write', 'end', 'writeContinue', 'writeProcessing', 'writeEarlyHints', 'addTrailers'];
+
+function silence(res: ResponseLike): void {
+  for (const name of LATE_CALLS) {
+    Object.defineProperty(res, name, { value: lateCall, writable: true, configurable: true });
+  }
+}
+
+/** What a silenced method does: nothing, but what the caller may chain on or wait for. */
+function lateCall(this: ResponseLike, ...args: unknown[]): unknown {
+  const callback = args[args.length - 1];
+  if (typeof callback === 'function') process.nextTick(callback as () => void);
+  return this;
 }
 
 /** The client connection a request came on: node-fastcgi's request stream keeps it as `_conn`. */
