@@ -69,16 +69,19 @@ export function isListeningSocket(fd: number): boolean {
 const SOL_SOCKET = 1; // Linux
 const SO_ACCEPTCONN = 30; // Linux
 
+/** The rows of a /proc/net table, split into columns (none if it cannot be read). */
+function procNetRows(file: string): string[][] {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((line) => line.trim().split(/\s+/));
+  } catch {
+    return [];
+  }
+}
+
 /** Inodes of the listening sockets in /proc/net/{tcp,tcp6,unix}. */
 function listeningInodes(): Set<number> {
   const inodes = new Set<number>();
-  const rows = (file: string): string[][] => {
-    try {
-      return fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((line) => line.trim().split(/\s+/));
-    } catch {
-      return [];
-    }
-  };
+  const rows = procNetRows;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const cols of rows(file)) if (cols[3] === '0A') inodes.add(Number(cols[9])); // 0A = TCP_LISTEN
   }
@@ -300,10 +303,25 @@ function whenListening(server: net.Server, start: () => void): Promise<void> {
  * fd when its last worker leaves. `_listen2` is net's worker-local listen (what `exclusive: true`
  * does for ports); Node keeps it as a legacy alias for code that wraps it.
  */
-export function listenOnInheritedFd(server: net.Server, fd: number, backlog = DEFAULT_BACKLOG): Promise<void> {
+export async function listenOnInheritedFd(server: net.Server, fd: number, backlog = DEFAULT_BACKLOG): Promise<void> {
   const listen2 = (server as unknown as { _listen2?: Function })._listen2;
   if (typeof listen2 !== 'function') throw new Error('listen: this Node.js has no net.Server#_listen2');
-  return whenListening(server, () => listen2.call(server, null, null, null, backlog, fd));
+  await whenListening(server, () => listen2.call(server, null, null, null, backlog, fd));
+  // On a unix socket, net's server.address() returns the path it listened on, which it only knows
+  // when it bound the socket itself; frameworks read it (Fastify logs it, and fails on null).
+  if (server.address() === null) (server as unknown as { _pipeName: string })._pipeName = unixSocketPath(fd);
+}
+
+/** The path a unix socket at `fd` is bound to, from /proc/net/unix ('' for an unnamed socket). */
+export function unixSocketPath(fd: number): string {
+  let inode: number;
+  try {
+    inode = fs.fstatSync(fd).ino;
+  } catch {
+    return '';
+  }
+  const row = procNetRows('/proc/net/unix').find((cols) => Number(cols[6]) === inode);
+  return row?.[7] ?? '';
 }
 
 /**

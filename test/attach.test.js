@@ -10,6 +10,7 @@ const path = require('node:path');
 const fcgi = require('node-fastcgi');
 const { ProcManager } = require('..');
 const { startNode, tempDir, livePids } = require('./helpers');
+const { startTestApp, RawConnection, request } = require('./fcgi-raw-client');
 
 const APP = path.join(__dirname, 'fixtures', 'http-app.js');
 
@@ -94,5 +95,19 @@ test('attach() refuses an invalid `fastcgi` option with a TypeError, before it l
     assert.equal(server.listening, false);
     // The node-fastcgi connection listener is still node-fastcgi's own: nothing was put under it.
     assert.deepEqual(server.listeners('connection').map((l) => l.name), ['connectionListener']);
+  }
+});
+
+test("server.address() in a worker on a unix socket is the socket's path, as node:net gives it (Fastify logs it)", async () => {
+  const app = await startTestApp({ mode: 'pool', n: 1 });
+  try {
+    const conn = await RawConnection.open(app.address);
+    await conn.write(request(1, { params: { REQUEST_URI: '/?address=1' } }));
+    const answer = await conn.response(1);
+    conn.close();
+    assert.match(answer.body, / address=(.*)\n$/);
+    assert.equal(JSON.parse(/ address=(.*)\n$/.exec(answer.body)[1]), app.address);
+  } finally {
+    app.kill('SIGTERM');
   }
 });

@@ -153,8 +153,8 @@ test('examples/container as a pod: the manager is PID 1, the probes answer (live
   // Liveness while every worker is busy: the manager answers /ping itself. The kubelet restarts the
   // container after failureThreshold probes in a row fail to answer within timeoutSeconds; here
   // that many probes are sent while the workers are still busy, and every one answers in time.
-  const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=6', { loops: 1, max: 1 }));
-  assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=6/g) ?? []).length === 4, 10_000), poolLog());
+  const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=10', { loops: 1, max: 1 }));
+  assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=10/g) ?? []).length === 4, 10_000), poolLog());
   const probes = [];
   for (let i = 0; i < (poolLive.failureThreshold ?? 3); i++) probes.push(podGet(pool.pid1, poolLive.port, poolLive.path, (poolLive.timeoutSeconds ?? 1) * 1000));
   assert.ok(probes.every((p) => p.status === 200), `liveness while busy: ${JSON.stringify(probes)}`);

@@ -327,6 +327,8 @@ function serveTestApp(mode, socketPath, n) {
     }
     // What the connection under the request is: HandleSocket (served on its handle) or Socket (net.Socket).
     if (query.has('connection')) return reply(` connection=${connection?.constructor?.name}`);
+    // address=1: what server.address() says in this process (frameworks log it).
+    if (query.has('address')) return reply(` address=${JSON.stringify(server.address())}`);
     if (query.has('stderr')) res.stderr.write(query.get('stderr'));
     if (query.has('sleep')) return setTimeout(reply, Math.min(Number(query.get('sleep')) || 0, 5) * 1000);
     if (query.has('bytes')) {
