@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { tempDir, startNode, livePids, fcgiRequest, eventually, sleep } = require('./helpers');
+const { tempDir, startNode, livePids, fcgiRequest, eventually, sleep, httpGet } = require('./helpers');
 
 const { compileAccessFormat, DEFAULT_ACCESS_FORMAT } = require('../dist/log/access-format');
 const { compileStrftime } = require('../dist/log/strftime');
@@ -246,6 +246,27 @@ test('access_log: the fields of a request, through the FastCGI params', async ()
   const when = Date.parse(first[15].replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
   assert.ok(Math.abs(Date.now() - when) < 120_000, `%t is the time the request came: ${first[15]}`);
   assert.deepEqual(second.slice(0, 9), ['::1', '', 'GET', '/', '?', 'throw', '500', '0', String(worker)]);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
+test('the access log, the status page and the error line show the URI the web server sent, not the one the app rewrote', async () => {
+  const dir = tempDir();
+  const access = path.join(dir, 'access.log');
+  const address = path.join(dir, 'fcgi.sock');
+  const statusSocket = path.join(dir, 'status.sock');
+  const pm = startNode({ script: LOG_APP, env: { PM_N_PROCESSES: '1', FCGI_LISTEN: address, PM_ACCESS_LOG: access, PM_ACCESS_FORMAT: '%m %r%Q%q %s', PM_STATUS_PATH: '/status', PM_STATUS_LISTEN: statusSocket } });
+  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/\(status_listen\)/);
+  const waiting = cgiFcgi(address, { REQUEST_URI: '/api/v1/items/7?rewrite&wait', QUERY_STRING: 'rewrite&wait' });
+  await sleep(400);
+  const status = JSON.parse((await httpGet(statusSocket, '/status?json&full')).body);
+  assert.ok(status.processes.some((p) => p['request uri'] === '/api/v1/items/7?rewrite&wait'), JSON.stringify(status.processes));
+  assert.match((await waiting).stdout, /^Status: 200/m);
+  await cgiFcgi(address, { REQUEST_URI: '/api/v1/boom?rewrite&throw', QUERY_STRING: 'rewrite&throw' });
+  assert.match(await pm.waitFor(/failed \(answered 500\)/), /request "GET \/api\/v1\/boom\?rewrite&throw" failed/);
+  assert.ok(await eventually(() => fs.existsSync(access) && readLines(access).length >= 2), 'two access lines');
+  assert.deepEqual(readLines(access), ['GET /api/v1/items/7?rewrite&wait 200', 'GET /api/v1/boom?rewrite&throw 500']);
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
 });

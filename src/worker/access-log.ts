@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { type AccessEntry, type AccessFormatter, compileAccessFormat } from '../log/access-format';
 import { LogFile } from '../log/log-file';
+import { requestUri } from './request-uri';
 
 /** What the access log reads from node-fastcgi's (or node:http's) request and response. */
 interface LoggedRequest {
@@ -58,7 +59,7 @@ export class AccessLog {
       param: (name) => (params ? params[name] : process.env[name]),
       responseHeader: (name) => sentHeader(res, name),
       method: req.method ?? '-',
-      uri: req.url ?? '',
+      uri: requestUri(req) ?? '',
       // FastCGI says who the client is in REMOTE_ADDR; the socket's peer is the web server.
       remoteAddr: params ? params.REMOTE_ADDR : req.socket?.remoteAddress,
       status: res.statusCode ?? 0,

@@ -18,6 +18,7 @@ import { RequestDeadlines } from './request-deadlines';
 import { answerFailedRequest, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
 import { heartbeatIntervalMs } from '../pool/watchdog';
 import { ServerTracker } from './server-tracker';
+import { requestUri } from './request-uri';
 
 /** What the worker side needs from its ProcManager. */
 export interface WorkerHost {
@@ -135,7 +136,7 @@ export class WorkerLifecycle {
    * 'aborted' and 'close', and its slot is free, so a TERM no longer waits for it.
    */
   private requestTimedOut(req: RequestLike, res: ResponseLike, elapsedMs: number): void {
-    this.host.warn(`request "${req.method ?? '?'} ${req.url ?? '?'}" execution timed out (${(elapsedMs / 1000).toFixed(3)} s), terminating`);
+    this.host.warn(`request "${req.method ?? '?'} ${requestUri(req) ?? '?'}" execution timed out (${(elapsedMs / 1000).toFixed(3)} s), terminating`);
     // The handler may still write: past the end, node:http would emit an 'error' nobody listens to.
     (res as unknown as NodeJS.EventEmitter).on('error', () => {});
     answerFailedRequest(req, res, 503);
@@ -184,7 +185,7 @@ export class WorkerLifecycle {
   /** A request handler threw, or its promise rejected: that request alone pays for it. */
   requestFailed({ error, req, res }: FailedRequest): void {
     const outcome = answerFailedRequest(req, res);
-    this.host.error(`request "${req.method ?? '?'} ${req.url ?? '?'}" failed (${outcome}): ${util.inspect(error)}`);
+    this.host.error(`request "${req.method ?? '?'} ${requestUri(req) ?? '?'}" failed (${outcome}): ${util.inspect(error)}`);
   }
 
   /**

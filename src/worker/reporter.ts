@@ -4,6 +4,7 @@
 
 import type { WorkerMessage } from '../pool/messages';
 import { type RecyclePolicy, recycleReason } from './recycle';
+import { requestUri } from './request-uri';
 
 /** The longest a change waits before the manager hears of it. */
 export const REPORT_INTERVAL_MS = 1_000;
@@ -95,7 +96,7 @@ function describeRequest(request: object): { method: string; uri: string; conten
   const params = req.cgiParams ?? {};
   return {
     method: req.method ?? '-',
-    uri: req.url ?? '-',
+    uri: requestUri(req) ?? '-',
     contentLength: Number(params.CONTENT_LENGTH ?? req.headers?.['content-length'] ?? 0) || 0,
     script: params.SCRIPT_FILENAME || '-',
     user: params.REMOTE_USER || '-',

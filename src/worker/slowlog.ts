@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SlowlogBoard } from './slowlog-board';
 import type { SlowlogThreadData } from './slowlog-thread';
+import { requestUri } from './request-uri';
 
 export interface SlowlogOptions {
   timeoutSeconds: number;
@@ -48,7 +49,7 @@ export class SlowLog {
   }
 
   began(req: LoggedRequest, res: object): void {
-    this.slots.set(res, this.board.began(`${req.method ?? '-'} ${req.url ?? ''}`, Date.now()));
+    this.slots.set(res, this.board.began(`${req.method ?? '-'} ${requestUri(req) ?? ''}`, Date.now()));
   }
 
   ended(res: object): void {
