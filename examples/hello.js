@@ -17,7 +17,8 @@
 // PM_STATUS_LISTEN_PUBLIC (off), PM_PM (static; or dynamic, where PM_N_PROCESSES is the maximum),
 // PM_START_SERVERS, PM_MIN_SPARE_SERVERS, PM_MAX_SPARE_SERVERS, PM_MAX_SPAWN_RATE (32),
 // PM_PROCESS_IDLE_TIMEOUT (10 s; pm = ondemand), PM_USER, PM_GROUP (as root: the workers' user and group), PM_LISTEN_OWNER, PM_LISTEN_GROUP, PM_LISTEN_MODE
-// (0660), PM_LISTEN_BACKLOG (511), PM_LISTEN_ALLOWED_CLIENTS (all; e.g. 127.0.0.1,::1), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff),
+// (0660), PM_LISTEN_BACKLOG (511), PM_LISTEN_ALLOWED_CLIENTS (all; e.g. 127.0.0.1,::1), PM_CRASH_ON_START=1 (each worker exits with status 3 at once: shows the backoff, then the manager gives up),
+// PM_HANG_ON_START=1 (each worker starts and never serves),
 // PM_LOG_REQUESTS=1 (each worker logs `request started: <url> (pid <pid>)` on stderr as a request reaches it).
 // Query: ?sleep=S answers after S seconds without blocking the worker; ?busy=S blocks it for S seconds.
 
@@ -72,6 +73,7 @@ async function main() {
 
   // From here on this is a worker (the manager never gets past manage()).
   if (env('PM_CRASH_ON_START') === '1') process.exit(3);
+  if (env('PM_HANG_ON_START') === '1') return;
 
   const logRequests = env('PM_LOG_REQUESTS') === '1';
   const server = fcgi.createServer((req, res) => {

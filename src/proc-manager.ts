@@ -305,6 +305,7 @@ export class ProcManager {
     if (worker.stopping) return;
     await this.listenOn(server);
     if (worker.stopping) return tracker.stopAccepting(); // the TERM came while it began to listen
+    worker.accepting = true;
     if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
   }
 

@@ -305,17 +305,44 @@ test('kill -9 of fcgi-pm: the busy worker answers, then every worker exits', asy
   assert.ok(pm.count(/safe exit: manager has died/) >= 1, pm.lines.join('\n'));
 });
 
-test('crash loop: an app that exits at start is respawned with a growing delay', async () => {
-  const pm = await startCli({ n: 4, waitReady: false, env: { CLI_APP_CRASH_ON_START: '1' } });
+test('crash loop: in a pool that has served, workers that exit at start are respawned with a growing delay', async () => {
+  const crash = path.join(tempDir(), 'crash');
+  const pm = await startCli({ n: 4, env: { CLI_APP_CRASH_ON_START: crash } });
+  await sleep(1_200); // up longer than a crash at start (1 s): their deaths are not one
+  fs.writeFileSync(crash, ''); // from now on the app exits as it starts
+  const startedBefore = pm.count(/server \(pid \d+\) started/);
+  for (const pid of livePids(pm)) process.kill(pid, 'SIGKILL');
   await sleep(4_000);
-  const forks = pm.count(/server \(pid \d+\) started/);
-  assert.ok(forks >= 4 && forks <= 24, `${forks} forks in 4 s`);
+  const forks = pm.count(/server \(pid \d+\) started/) - startedBefore;
+  assert.ok(forks >= 4 && forks <= 24, `${forks} forks in 4 s\n${pm.lines.join('\n')}`);
+  assert.equal(pm.count(/no server could start/), 0, 'a pool that has served is not given up on');
   assert.ok(pm.count(/exited with status 768 \(exit code 3\)/) >= 4);
   const delays = pm.lines.map((l) => /forking again in ([\d.]+) s/.exec(l)).filter(Boolean).map((m) => Number(m[1]));
   assert.ok(delays.length >= 3 && delays.at(-1) > delays[0], `the delay grows: ${delays}`);
   assert.equal(loadedIn(pm).includes(pm.pid), false, 'the manager never loads the app');
+  fs.rmSync(crash);
+  await pm.waitForNext(/ready|accepting|started/, 15_000);
   pm.kill('SIGTERM');
   assert.equal((await pm.exited).code, 0);
+});
+
+test('an app that fails as it loads (a syntax error): after 5 tries fcgi-pm exits 3, its error logged once; a connection waiting meanwhile is closed', async () => {
+  fs.writeFileSync(path.join(APP_DIR, 'broken.js'), "const fcgi = require('node-fastcgi');\nfcgi.createServer((req, res) => { res.end('x') ).listen();\n");
+  const pm = await startCli({ n: 2, app: 'broken.js', waitReady: false });
+  await pm.waitFor(/listening on unix:/);
+  const waiting = await RawConnection.open(pm.address);
+  await waiting.write(request(1));
+  const { code } = await pm.exited;
+  assert.equal(code, 3, pm.lines.join('\n'));
+  assert.equal(pm.count(/SyntaxError: Unexpected token/), 1, `the error once:\n${pm.lines.join('\n')}`);
+  assert.ok(pm.lines.some((l) => /^FastCGI: manager \(pid \d+\): server \(pid \d+\) failed to start: .*broken\.js:2$/.test(l)), pm.lines.join('\n'));
+  assert.equal(pm.count(/failed to start: the same error as the previous one/), 4);
+  assert.match(pm.lines.at(-1), /dying: no server could start: 5 in a row failed before accepting, and none ever has; the app fails as it loads \(its error is above\)$/);
+  assert.equal(pm.count(/uncaught exception outside any request/), 0);
+  const ended = await Promise.race([waiting.ended, sleep(5_000).then(() => 'still open')]);
+  assert.notEqual(ended, 'still open', 'the waiting connection does not hang');
+  assert.equal(waiting.records.length, 0);
+  assert.equal(fs.existsSync(pm.address), false, 'the socket is gone: the web server is refused at once');
 });
 
 test('a bad FastCGI record closes its own connection only: the worker lives and serves on', async () => {
@@ -340,16 +367,15 @@ test('a bad FastCGI record closes its own connection only: the worker lives and 
   assert.equal((await pm.exited).code, 0);
 });
 
-test('an app that never calls listen(): each worker says so and exits 1, and the backoff applies', async () => {
+test('an app that never calls listen(): each worker says so and exits 1, and fcgi-pm gives up after 5 (exit 3)', async () => {
   const pm = await startCli({ n: 1, app: 'no-listen.js', waitReady: false });
-  await pm.waitFor(/forking again in/, 10_000);
+  assert.equal((await pm.exited).code, 3);
   assert.ok(
     pm.lines.some((l) => /^FastCGI: server \(pid \d+\): fcgi-pm: no-listen\.js ended without calling listen\(\) on a FastCGI server: this worker has nothing to serve$/.test(l)),
     pm.lines.join('\n'),
   );
-  assert.ok(pm.count(/exited with status 256 \(exit code 1\)/) >= 1);
-  pm.kill('SIGTERM');
-  assert.equal((await pm.exited).code, 0);
+  assert.equal(pm.count(/exited with status 256 \(exit code 1\)/), 5);
+  assert.ok(pm.count(/forking again in/) >= 1, 'the backoff applies meanwhile');
 });
 
 // ---- Options, config file and --check-config ---------------------------------------------------

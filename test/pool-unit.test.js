@@ -137,3 +137,26 @@ test('plan: TTIN and TTOU move the count by one, never below one; TTOU retires t
   assert.deepEqual(planPool(withStarting, { workers: 2, surge: 2, generation: 1 }).retire, [withStarting[2].pid], 'one that serves nothing yet goes first');
   assert.deepEqual(planPool(pool, { workers: 4, surge: 4, generation: 1 }), { spawn: 1, retire: [] }, 'TTIN: one more');
 });
+
+test('boot failures: given up after BOOT_ATTEMPTS in a row before any worker ever accepted; never once one has', () => {
+  const { BootFailures, BOOT_ATTEMPTS, BOOT_FAILURE_STATUS } = require('../dist/pool/boot-failures');
+  assert.equal(BOOT_FAILURE_STATUS, 3, "gunicorn's WORKER_BOOT_ERROR");
+  const fresh = new BootFailures();
+  for (let i = 1; i < BOOT_ATTEMPTS; i++) fresh.exited(false);
+  assert.equal(fresh.givingUp, false, `${BOOT_ATTEMPTS - 1} failures`);
+  fresh.exited(false);
+  assert.equal(fresh.givingUp, true);
+
+  const served = new BootFailures();
+  served.exited(false);
+  served.accepted();
+  served.exited(true); // a worker that had served dies
+  for (let i = 0; i < 3 * BOOT_ATTEMPTS; i++) served.exited(false);
+  assert.equal(served.givingUp, false, 'a pool that has served is never given up on');
+  assert.equal(served.failures, 3 * BOOT_ATTEMPTS);
+
+  const mixed = new BootFailures();
+  for (let i = 0; i < BOOT_ATTEMPTS - 1; i++) mixed.exited(false);
+  mixed.exited(true); // an exit after accepting is not a failure to start
+  assert.equal(mixed.givingUp, false);
+});

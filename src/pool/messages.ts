@@ -29,11 +29,14 @@ export type WorkerMessage =
    * (the connection is the message's handle). */
   | { act: 'fcgi-pm:hand-over' }
   /** It stops and has nothing left: it exits once the manager answers (nothing more is sent to it). */
-  | { act: 'fcgi-pm:drained' };
+  | { act: 'fcgi-pm:drained' }
+  /** An exception before it ever accepted (the app failed to load): it exits right after this. The
+   * manager logs the error, once for as long as the next workers fail with the same one. */
+  | { act: 'fcgi-pm:boot-failed'; error: string };
 
 export type WorkerMessageAct = WorkerMessage['act'];
 
-const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request', 'fcgi-pm:hand-over', 'fcgi-pm:drained'];
+const ACTS: readonly WorkerMessageAct[] = ['fcgi-pm:accepting', 'fcgi-pm:report', 'fcgi-pm:recycle', 'fcgi-pm:heartbeat', 'fcgi-pm:status-request', 'fcgi-pm:hand-over', 'fcgi-pm:drained', 'fcgi-pm:boot-failed'];
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   const act = (message as { act?: unknown } | null)?.act;

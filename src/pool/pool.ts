@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
+import { BOOT_ATTEMPTS, BOOT_FAILURE_STATUS, BootFailures } from './boot-failures';
 import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
@@ -98,6 +99,9 @@ export class WorkerPool {
   private readonly handles = new Map<number, WorkerHandle>();
   private readonly events = new EventEmitter();
   private readonly backoff = new RespawnBackoff();
+  private readonly bootFailures = new BootFailures();
+  /** The last error a worker failed to boot with, logged once while the next ones fail the same way. */
+  private lastBootError: string | undefined;
   private readonly exitWaiters: ((pid: number) => void)[] = [];
   private state: PoolState = 'running';
   /** The newest generation ever started; numbers are never reused. */
@@ -138,6 +142,7 @@ export class WorkerPool {
       handle.drained = true;
       sendToWorker(handle.worker, { act: 'fcgi-pm:drained' });
     },
+    'fcgi-pm:boot-failed': (handle, { error }) => this.onBootFailed(handle, error),
   };
 
   constructor(
@@ -478,6 +483,7 @@ export class WorkerPool {
 
   private onAccepting(handle: WorkerHandle): void {
     if (handle.state === 'starting') handle.state = 'accepting';
+    this.bootFailures.accepted();
     this.bootNice.restore(handle); // it serves now: at the priority of the workers beside it
     handle.acceptingAt = Date.now();
     handle.bootMs = performance.now() - handle.forkedAtMonotonic;
@@ -545,13 +551,27 @@ export class WorkerPool {
     clearTimeout(handle.warmTimer);
     this.bootNice.exited(handle);
     this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
-    if (!handle.retired) this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
+    if (!handle.retired) {
+      this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
+      this.bootFailures.exited(handle.acceptingAt !== undefined);
+    }
     for (const resolve of this.exitWaiters.splice(0)) resolve(handle.pid);
     const neverAccepted = handle.acceptingAt === undefined;
     if (this.state === 'reloading' && !handle.retired && neverAccepted && handle.generation === this.targetGeneration) {
       this.abandonReload(`server (pid ${handle.pid}) exited before it accepted`);
     }
+    if (this.bootFailures.givingUp && !this.isStopping) {
+      void this.die(`no server could start: ${BOOT_ATTEMPTS} in a row failed before accepting, and none ever has; the app fails as it loads (its error is above)`, BOOT_FAILURE_STATUS);
+      return;
+    }
     this.maintain();
+  }
+
+  /** A worker failed before it accepted: its error is logged, once while the next ones fail the same way. */
+  private onBootFailed(handle: WorkerHandle, error: string): void {
+    const same = error === this.lastBootError;
+    this.lastBootError = error;
+    this.host.warn(`server (pid ${handle.pid}) failed to start: ${same ? 'the same error as the previous one' : error}`);
   }
 
   // ---- Reloads ----------------------------------------------------------------------------

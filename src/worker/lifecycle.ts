@@ -8,7 +8,7 @@
 import type * as net from 'node:net';
 import * as util from 'node:util';
 import cluster from 'node:cluster';
-import { isManagerMessage, sendToManager } from '../pool/messages';
+import { isManagerMessage, sendToManager, type WorkerMessage } from '../pool/messages';
 import { canHandOver, handOverToManager } from './connection-handover';
 import type { AccessLog } from './access-log';
 import type { SlowLog } from './slowlog';
@@ -41,6 +41,8 @@ const DRAIN_ANSWER_TIMEOUT_MS = 1_000;
 
 /** Node's own exit status after an uncaught exception. */
 const UNCAUGHT_EXCEPTION_STATUS = 1;
+/** How long a worker that failed to start waits for its error to reach the manager. */
+const BOOT_ERROR_SEND_MS = 1_000;
 
 export class WorkerLifecycle {
   private inFlight = 0;
@@ -56,6 +58,8 @@ export class WorkerLifecycle {
   allowedClients: ReadonlySet<string> | undefined;
   /** status_path and ping_path (set by the ProcManager). */
   builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
+  /** Its server accepts on the manager's socket (set by the ProcManager): it has started. */
+  accepting = false;
   /** The scoreboard reports to the manager; a process with no manager has none. */
   private readonly reporter: WorkerReporter | undefined;
 
@@ -194,6 +198,7 @@ export class WorkerLifecycle {
    * non-zero; the manager replaces it, with the crash-loop backoff.
    */
   uncaughtException(error: unknown): void {
+    if (!this.accepting && !this.stopping && cluster.isWorker) return this.failedToStart(error);
     const bound = this.host.dieTimeoutSeconds;
     const already = this.stopping ? ' (already stopping)' : '';
     this.host.error(
@@ -208,6 +213,26 @@ export class WorkerLifecycle {
       setTimeout(() => this.host.exit('exit after an uncaught exception: requests still in flight', UNCAUGHT_EXCEPTION_STATUS), bound * 1000);
     }
     this.stop('exit after an uncaught exception', UNCAUGHT_EXCEPTION_STATUS);
+  }
+
+  /**
+   * An exception before the worker ever accepted: the app failed to load (a syntax error, a missing
+   * module) or to start. Nothing is in flight. The error goes to the manager, which logs it once
+   * however many workers fail the same way, and gives up when none ever starts (pool/boot-failures).
+   */
+  private failedToStart(error: unknown): void {
+    this.exiting = true;
+    const text = util.inspect(error);
+    const logAndExit = (): never => {
+      this.host.error(`failed to start: ${text}`);
+      return this.host.exit(undefined, UNCAUGHT_EXCEPTION_STATUS);
+    };
+    const send = process.send?.bind(process);
+    if (!send || !process.connected) logAndExit();
+    else {
+      send({ act: 'fcgi-pm:boot-failed', error: text } satisfies WorkerMessage, undefined, {}, () => this.host.exit(undefined, UNCAUGHT_EXCEPTION_STATUS));
+      setTimeout(logAndExit, BOOT_ERROR_SEND_MS); // the manager did not take it
+    }
   }
 
   exitIfDrained(): void {
