@@ -203,6 +203,18 @@ test('status_listen on a unix socket: the manager answers while the only worker 
   assert.ok(!fs.existsSync(statusSocket), 'its socket file is removed at exit');
 });
 
+test('status_listen without status_path: the figures are fresh (every worker reports when asked)', async () => {
+  const statusSocket = path.join(tempDir(), 'status.sock');
+  const pm = await startHello({ n: 2, env: { PM_STATUS_LISTEN: statusSocket } });
+  await pm.waitFor(/\(status_listen\)/);
+  for (let i = 0; i < 5; i++) assert.ok((await fcgiRequest(pm.address)).ok);
+  const status = JSON.parse((await httpGet(statusSocket, '/status?json&full')).body);
+  assert.equal(status['accepted conn'], 5, JSON.stringify(status));
+  assert.equal(status.processes.reduce((sum, p) => sum + p.requests, 0), 5);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
 test('status_listen refuses an address that is not loopback unless status_listen_public is set', async () => {
   const port = await freePort();
   const pm = await startHello({ n: 2, waitReady: false, env: { PM_STATUS_LISTEN: `0.0.0.0:${port}` } });

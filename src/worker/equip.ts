@@ -3,9 +3,7 @@
 
 // Each feature's modules are loaded only when its parameter is set: a worker boots without the rest.
 
-import cluster from 'node:cluster';
 import { checkAppendable, openOrThrow } from '../os/files';
-import { isManagerMessage } from '../pool/messages';
 import type { WorkerLifecycle } from './lifecycle';
 
 export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, unknown>, warn: (msg: string) => void): void {
@@ -13,17 +11,9 @@ export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, u
   const allowed = params.listen_allowed_clients as string[] | undefined;
   if (allowed) lifecycle.allowedClients = new Set(allowed);
   if (params.status_path || params.ping_path) {
-    // The manager answers a status request with every worker's fresh report: each one listens.
     const { StatusClient } = require('../status/client') as typeof import('../status/client');
     const { builtinResponder } = require('../status/responder') as typeof import('../status/responder');
-    const status = new StatusClient();
-    if (cluster.isWorker) {
-      process.on('message', (message: unknown) => {
-        if (!isManagerMessage(message)) return;
-        if (message.act === 'fcgi-pm:status') status.answered(message);
-        else if (message.act === 'fcgi-pm:report-now') lifecycle.reportNow();
-      });
-    }
+    const status = (lifecycle.statusClient = new StatusClient());
     const paths = { statusPath: params.status_path as string | undefined, pingPath: params.ping_path as string | undefined, pingResponse: String(params.ping_response) };
     lifecycle.builtin = builtinResponder(paths, () => status.ask());
   }

@@ -8,7 +8,8 @@
 import type * as net from 'node:net';
 import * as util from 'node:util';
 import cluster from 'node:cluster';
-import { isManagerMessage, sendToManager, type WorkerMessage } from '../pool/messages';
+import { isManagerMessage, type ManagerMessage, sendToManager, type WorkerMessage } from '../pool/messages';
+import type { StatusClient } from '../status/client';
 import { canHandOver, handOverToManager } from './connection-handover';
 import type { AccessLog } from './access-log';
 import type { SlowLog } from './slowlog';
@@ -36,6 +37,9 @@ export interface WorkerHost {
   readonly workerTimeoutSeconds: number;
 }
 
+/** `sent` is the handle a message carries (a kept connection, for fcgi-pm:adopt). */
+type ManagerHandlers = { [A in ManagerMessage['act']]: (message: Extract<ManagerMessage, { act: A }>, sent: unknown) => void };
+
 /** How long a drained worker waits for the manager's answer before it exits anyway. */
 const DRAIN_ANSWER_TIMEOUT_MS = 1_000;
 
@@ -56,6 +60,8 @@ export class WorkerLifecycle {
   slowlog: SlowLog | undefined;
   /** listen_allowed_clients (set by the ProcManager): the addresses allowed to connect over TCP. */
   allowedClients: ReadonlySet<string> | undefined;
+  /** status_path's requests to the manager, when it is on (set by the ProcManager). */
+  statusClient: StatusClient | undefined;
   /** status_path and ping_path (set by the ProcManager). */
   builtin: ((req: RequestLike) => ((req: RequestLike, res: ResponseLike) => void) | undefined) | undefined;
   /** Its server accepts on the manager's socket (set by the ProcManager): it has started. */
@@ -64,6 +70,14 @@ export class WorkerLifecycle {
   private readonly reporter: WorkerReporter | undefined;
 
   private readonly deadlines: RequestDeadlines<RequestLike, ResponseLike> | undefined;
+  private readonly handlers: ManagerHandlers = {
+    // Whatever the parameters: the manager asks before every status answer (status_path or status_listen).
+    'fcgi-pm:report-now': () => this.reportNow(),
+    'fcgi-pm:status': (message) => this.statusClient?.answered(message),
+    'fcgi-pm:hand-over-connections': () => this.handOverConnections(),
+    'fcgi-pm:adopt': (_message, sent) => this.adopt(sent as net.Socket | undefined),
+    'fcgi-pm:drained': () => this.drainAnswered(),
+  };
   /** The manager said other workers serve on: kept connections are handed over, not closed. */
   private handingOver = false;
   /** Drained and stopping: asked the manager whether a connection is on its way (see exitIfDrained). */
@@ -75,11 +89,10 @@ export class WorkerLifecycle {
     if (cluster.isWorker) {
       this.reporter = new WorkerReporter(sendToManager, host.recyclePolicy, () => this.slowlog?.slowRequests ?? 0);
       if (host.workerTimeoutSeconds > 0) this.reporter.startHeartbeat(heartbeatIntervalMs(host.workerTimeoutSeconds));
+      // The worker's one listener for the manager: every kind of message has its handler here.
       process.on('message', (message: unknown, sent: unknown) => {
         if (!isManagerMessage(message)) return;
-        if (message.act === 'fcgi-pm:hand-over-connections') this.handOverConnections();
-        else if (message.act === 'fcgi-pm:adopt') this.adopt(sent as net.Socket | undefined);
-        else if (message.act === 'fcgi-pm:drained') this.drainAnswered();
+        (this.handlers[message.act] as (m: ManagerMessage, sent: unknown) => void)(message, sent);
       });
     }
     const terminateAfter = host.requestTerminateTimeoutSeconds;
