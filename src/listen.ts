@@ -104,6 +104,11 @@ export function resolveListenAddress(spec: ListenSpec | undefined): ListenAddres
   return spec === undefined ? undefined : parseListenSpec(spec);
 }
 
+/** The three ways a FastCGI pool gets its socket, for the error when it has none. */
+export const HOW_TO_GIVE_A_SOCKET =
+  "set the `listen` parameter (a unix socket path, 'host:port' or a port), start it with a listening " +
+  'socket on fd 0 (a web server, spawn-fcgi), or under start_server or systemd socket activation';
+
 /** A socket the manager holds for its workers. */
 export interface ManagerSocket {
   fd: number;

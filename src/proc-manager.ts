@@ -7,6 +7,7 @@ import type * as net from 'node:net';
 import {
   DEFAULT_BACKLOG,
   formatHostPort,
+  HOW_TO_GIVE_A_SOCKET,
   listenOnInheritedFd,
   listenStandalone,
   openManagerSocket,
@@ -59,6 +60,7 @@ function managerModules() {
     ...(require('./pool/socket-watch') as typeof import('./pool/socket-watch')),
     ...(require('./log/worker-output') as typeof import('./log/worker-output')),
     ...(require('./pidfile') as typeof import('./pidfile')),
+    ...(require('./preflight') as typeof import('./preflight')),
   };
 }
 let loadedManagerModules: ReturnType<typeof managerModules> | undefined;
@@ -87,10 +89,6 @@ const MANAGER_SIGNALS = ['TERM', 'INT', 'HUP', 'USR1', 'TTIN', 'TTOU'] as const;
 /** How long the manager waits for its last workers' last lines before it exits. */
 const WORKER_OUTPUT_DRAIN_MS = 2_000;
 
-/** The three ways a FastCGI pool gets its socket, for the error when it has none. */
-const HOW_TO_GIVE_A_SOCKET =
-  "set the `listen` parameter (a unix socket path, 'host:port' or a port), start it with a listening " +
-  'socket on fd 0 (a web server, spawn-fcgi), or under start_server or systemd socket activation';
 
 export class ProcManager {
   /** The class of the instance that the pm_* functions act on (Perl's $FCGI::ProcManager::Default). */
@@ -129,21 +127,15 @@ export class ProcManager {
     checkParamCombinations(this.params);
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
-    const { poolSizing, planPrivileges, canWatchSockets, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
+    const { preflight, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
     const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable } = manager();
-    // Everything that can fail on bad input fails here, before anything forks.
-    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
-    if (!address) throw new Error(`manage: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
-    this.sizingOfPool = poolSizing(this.params);
-    const privileges = planPrivileges(this.params.user as string | number | undefined, this.params.group as string | number | undefined, {
-      access_log: this.params.access_log as string | undefined,
-      slowlog: this.params.slowlog as string | undefined,
-    });
+    // Everything that can fail on bad input fails here, before anything forks: the check pass that
+    // `fcgi-pm --check-config` runs too.
+    const plan = preflight(this.params);
+    const { address, privileges } = plan;
+    this.sizingOfPool = plan.sizing;
     this.workerExecArgvValue = privileges.execArgv;
     this.workerEnvValue = privileges.env;
-    if (this.sizingOfPool.mode === 'ondemand' && !canWatchSockets()) {
-      throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
-    }
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);

@@ -482,6 +482,43 @@ test('--check-config with a bad value, a bad config file or no socket; an unknow
   assert.equal(fs.existsSync(sock), false, 'no socket was made');
 });
 
+test('--check-config refuses exactly what a start refuses: each rule gives both exit 2 and the same one line, and nothing is made', async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'never.sock');
+  const slowlog = path.join(dir, 'slow.log');
+  const port = await freePort();
+  const cases = [
+    ['--pm', 'dynamic', '-n', '6'],
+    ['--pm', 'dynamic', '-n', '6', '--min-spare-servers', '4', '--max-spare-servers', '2'],
+    ['--pm', 'ondemand', '-n', '2', '--start-servers', '1'],
+    ['--process-idle-timeout', '5'],
+    ['--user', 'nosuchuser'],
+    ['--group', 'nogroup'],
+    ['--log-file', path.join(dir, 'no-dir', 'pool.log')],
+    ['--access-log', path.join(dir, 'no-dir', 'access.log')],
+    ['--status-listen', `0.0.0.0:${port}`],
+    ['--slowlog', slowlog],
+    ['--status-path', '/s', '--ping-path', '/s'],
+  ];
+  for (const flags of cases) {
+    const checked = await runCli(['--check-config', '-n', '2', '-l', sock, ...flags, 'app.js']);
+    const started = await runCli(['-n', '2', '-l', sock, ...flags, 'app.js']);
+    const what = flags.join(' ');
+    assert.equal(checked.code, 2, `--check-config ${what}: ${checked.stdout}${checked.stderr}`);
+    assert.equal(started.code, 2, `start ${what}: ${started.stderr}`);
+    assert.equal(checked.stderr.trimEnd().split('\n').length, 1, checked.stderr);
+    assert.equal(checked.stderr, started.stderr, `the same line for ${what}`);
+    assert.equal(fs.existsSync(sock), false, `${what}: no socket was made`);
+  }
+  assert.equal(fs.existsSync(slowlog), false, 'a check creates no file');
+});
+
+test('--check-config shows listen_mode as a file mode is written', async () => {
+  const result = await runCli(['--check-config', '-l', path.join(tempDir(), 's.sock'), '--listen-mode', '0660', 'app.js']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(JSON.parse(result.stdout).listen_mode, '0660');
+});
+
 test('--check-config good: exit 0, the configuration on stdout, and no socket opened; --help and --version', async () => {
   const sock = path.join(tempDir(), 'checked.sock');
   const result = await runCli(['--check-config', '-l', sock, 'app.js']);

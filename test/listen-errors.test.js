@@ -111,7 +111,7 @@ test('with no socket at all, manage() refuses before forking and names the three
   const { code } = await pm.exited;
   const log = pm.lines.join('\n');
   assert.equal(code, 2, log);
-  assert.match(log, /manage: no socket to listen on; set the `listen` parameter .*listening socket on fd 0 .*start_server or systemd socket activation/);
+  assert.match(log, /no socket to listen on; set the `listen` parameter .*listening socket on fd 0 .*start_server or systemd socket activation/);
   assert.doesNotMatch(log, /started|initialized/);
 });
 

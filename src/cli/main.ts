@@ -4,8 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveListenAddress } from '../listen';
-import type { ListenSpec } from '../params';
+import { preflight } from '../preflight';
 import { describeListen } from '../socket/address';
 import { loadConfigFile, effectiveParams } from './config';
 import { parameterFlags } from './flags';
@@ -22,7 +21,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (command.action === 'version') return print(`${packageVersion()}\n`);
     plan = planApp(await runOptions(command));
     if (command.action === 'check') {
-      const socket = checkSocket(plan.params.listen as ListenSpec | undefined);
+      // The check pass a start runs before it forks (src/preflight.ts), creating nothing.
+      const socket = describeListen(preflight(plan.params, { check: true }).address);
       return print(`${JSON.stringify(effectiveConfiguration(plan, command.configFile, socket), null, 2)}\n`);
     }
   } catch (err) {
@@ -38,6 +38,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 /** What --check-config prints: the app, then every parameter in the order of the flags (null: unset). */
 function effectiveConfiguration(plan: AppPlan, configFile: string | undefined, socket: string): Record<string, unknown> {
   const params = Object.fromEntries(parameterFlags().map((flag) => [flag.param, plan.params[flag.param] ?? null]));
+  // A file mode reads as it is written: 0660, not 432.
+  if (typeof params.listen_mode === 'number') params.listen_mode = `0${params.listen_mode.toString(8)}`;
   return { app: plan.app, args: plan.args, config_file: configFile ?? null, ...params, socket };
 }
 
@@ -45,19 +47,6 @@ async function runOptions(command: RunCommand): Promise<RunAppOptions> {
   const fileParams = command.configFile === undefined ? {} : await loadConfigFile(command.configFile);
   const params = effectiveParams(fileParams, command.flagParams, defaultProcesses());
   return { ...(params as Omit<RunAppOptions, 'app'>), app: command.app, args: command.args };
-}
-
-/**
- * Where the pool would listen, checked without opening anything: an inherited socket, or the
- * `listen` address (a unix socket's directory must exist).
- */
-function checkSocket(listen: ListenSpec | undefined): string {
-  const address = resolveListenAddress(listen);
-  if (!address) throw new UsageError('no socket to listen on: give --listen, or start fcgi-pm with a listening socket on fd 0, under start_server or systemd');
-  if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
-    throw new UsageError(`listen ${describeListen(address)}: ENOENT (no such directory)`);
-  }
-  return describeListen(address);
 }
 
 function print(text: string): number {

@@ -27,7 +27,7 @@ export function usage(flags: readonly ParameterFlag[]): string {
   const rows: [string, string][] = flags.map((flag) => [flagSynopsis(flag), flag.description]);
   rows.push(
     ['    --config FILE', 'JSON, or a JS module exporting an object, keyed by the parameter names; flags win'],
-    ['    --check-config', 'validate everything, print the effective configuration, exit 0 or 2; opens no socket'],
+    ['    --check-config', 'run the start\'s checks, print the effective configuration, exit 0 or 2; opens nothing'],
     ['-h, --help', 'print this help'],
     ['    --version', "print fcgi-pm's version"],
   );

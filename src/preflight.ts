@@ -1,0 +1,60 @@
+// Everything a manager's start checks before it opens or forks anything, in one pass: the
+// parameters that go together (params.ts's checkParamCombinations, pm's limits, user and group),
+// what the pool needs of this machine (the accounts, posix-node for pm = ondemand, a socket to
+// listen on) and the files it will write. ProcManager.manage() runs it, and so does
+// `fcgi-pm --check-config`, which therefore refuses exactly what a start refuses (PHP-FPM's
+// `php-fpm -t` runs its one check pass the same way). A check run opens and creates nothing.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, resolveListenAddress } from './listen';
+import { describeFileError } from './os/files';
+import { planPrivileges, type PrivilegePlan } from './os/privileges';
+import { checkParamCombinations, type ProcManagerParams } from './params';
+import { poolSizing, type PoolSizing } from './pool/scaling';
+import { canWatchSockets } from './pool/socket-watch';
+import { describeListen } from './socket/address';
+
+export interface StartPlan {
+  address: ListenAddress;
+  sizing: PoolSizing;
+  privileges: PrivilegePlan;
+}
+
+/** The files a pool writes: the manager's log, and the workers' own (created for them as root). */
+const WRITTEN_FILES = ['log_file', 'access_log', 'slowlog'] as const;
+
+/**
+ * Checks `params` (validated one by one already) for a start. With `check`, nothing is created:
+ * files are only tested for whether they could be written. Throws with one line.
+ */
+export function preflight(params: Record<string, unknown>, { check = false } = {}): StartPlan {
+  checkParamCombinations(params);
+  const address = resolveListenAddress(params.listen as ProcManagerParams['listen']);
+  if (!address) throw new Error(`no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
+  if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
+    throw new Error(`listen ${describeListen(address)}: ENOENT (no such directory)`);
+  }
+  const sizing = poolSizing(params);
+  if (sizing.mode === 'ondemand' && !canWatchSockets()) {
+    throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
+  }
+  for (const param of WRITTEN_FILES) {
+    const file = params[param] as string | undefined;
+    if (file) checkWritable(param, file);
+  }
+  // As root with a user, the workers' own files are created and given to that user: not on a check.
+  const handOver = check ? {} : { access_log: params.access_log as string | undefined, slowlog: params.slowlog as string | undefined };
+  const privileges = planPrivileges(params.user as string | number | undefined, params.group as string | number | undefined, handOver);
+  return { address, sizing, privileges };
+}
+
+/** Refuses a file that could not be written: an existing one not writable, or a missing one in a folder that is missing or not writable. Creates nothing. */
+function checkWritable(param: string, file: string): void {
+  try {
+    if (fs.existsSync(file)) fs.accessSync(file, fs.constants.W_OK);
+    else fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+  } catch (err) {
+    throw new Error(`${param} ${file}: ${describeFileError(err)}`);
+  }
+}
