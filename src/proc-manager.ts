@@ -49,6 +49,7 @@ function managerModules() {
     ...(require('./os/child-registry') as typeof import('./os/child-registry')),
     ...(require('./os/orphan-reaper') as typeof import('./os/orphan-reaper')),
     ...(require('./os/boot-priority') as typeof import('./os/boot-priority')),
+    ...(require('./os/parent-watch') as typeof import('./os/parent-watch')),
     ...(require('./socket/listen-queue') as typeof import('./socket/listen-queue')),
     ...(require('./socket/address') as typeof import('./socket/address')),
     ...(require('./integrations/start-server-readiness') as typeof import('./integrations/start-server-readiness')),
@@ -128,7 +129,7 @@ export class ProcManager {
     if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
 
     const { preflight, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
-    const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable } = manager();
+    const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable, watchNpmParent } = manager();
     // Everything that can fail on bad input fails here, before anything forks: the check pass that
     // `fcgi-pm --check-config` runs too.
     const plan = preflight(this.params);
@@ -179,6 +180,10 @@ export class ProcManager {
     // fcgi-pm command passes every parameter, so "given" cannot be told from "default" by presence).
     if (noBootNice && bootNice !== DEFAULT_PARAMS.boot_nice) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
     startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
+    watchNpmParent((parent) => {
+      this.notify(`npx (npm exec, pid ${parent}), which started this manager, has exited; stopping as for TERM`);
+      void pool.die('npx exited');
+    });
     this.pool.start();
     return new Promise<never>(() => {});
   }

@@ -378,6 +378,23 @@ test('an app that never calls listen(): each worker says so and exits 1, and fcg
   assert.ok(pm.count(/forking again in/) >= 1, 'the backoff applies meanwhile');
 });
 
+test('TERM to npx (npm exec) running fcgi-pm: npm exits without passing it on, and the manager stops by itself', { skip: skipWithout(have('npx'), 'npx is not installed') }, async () => {
+  // A project with fcgi-pm installed, as `npx --no-install fcgi-pm` finds it.
+  fs.mkdirSync(path.join(APP_DIR, 'node_modules', '.bin'), { recursive: true });
+  const bin = path.join(APP_DIR, 'node_modules', '.bin', 'fcgi-pm');
+  if (!fs.existsSync(bin)) fs.symlinkSync(BIN, bin);
+  const address = path.join(tempDir(), 'fcgi.sock');
+  const npx = startNode({ command: 'npx', args: ['--no-install', 'fcgi-pm', '-n', '2', '-l', address, 'app.js'], cwd: APP_DIR });
+  const ready = await npx.waitFor(/ready: 2 servers accepting/, 30_000);
+  const manager = Number(/manager \(pid (\d+)\)/.exec(ready)[1]);
+  assert.notEqual(manager, npx.pid, 'npm is not the manager');
+  const workers = livePids(npx);
+  assert.ok((await fcgiRequest(address)).ok);
+  process.kill(npx.pid, 'SIGTERM');
+  await npx.waitFor(/npx \(npm exec, pid \d+\), which started this manager, has exited; stopping as for TERM/, 10_000);
+  assert.ok(await eventually(() => !isAlive(manager) && workers.every((pid) => !isAlive(pid)), 15_000), `left running: ${[manager, ...workers].filter(isAlive)}`);
+});
+
 // ---- Options, config file and --check-config ---------------------------------------------------
 
 test('--config: a JSON file and a JS module; flags win over them; --check-config prints the result', async () => {
