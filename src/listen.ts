@@ -311,10 +311,13 @@ function whenListening(server: net.Server, start: () => void): Promise<void> {
 export async function listenOnInheritedFd(server: net.Server, fd: number, backlog = DEFAULT_BACKLOG): Promise<void> {
   const listen2 = (server as unknown as { _listen2?: Function })._listen2;
   if (typeof listen2 !== 'function') throw new Error('listen: this Node.js has no net.Server#_listen2');
-  await whenListening(server, () => listen2.call(server, null, null, null, backlog, fd));
-  // On a unix socket, net's server.address() returns the path it listened on, which it only knows
-  // when it bound the socket itself; frameworks read it (Fastify logs it, and fails on null).
-  if (server.address() === null) (server as unknown as { _pipeName: string })._pipeName = unixSocketPath(fd);
+  await whenListening(server, () => {
+    listen2.call(server, null, null, null, backlog, fd);
+    // On a unix socket, net's server.address() returns the path it listened on, which it only knows
+    // when it bound the socket itself. Frameworks read it in their 'listening' callbacks (Fastify logs
+    // it, and fails on null), which run on the next tick: it is set before.
+    if (server.address() === null) (server as unknown as { _pipeName: string })._pipeName = unixSocketPath(fd);
+  });
 }
 
 /** The path a unix socket at `fd` is bound to, from /proc/net/unix ('' for an unnamed socket). */

@@ -93,7 +93,7 @@ function apacheConf({ dir, port, socketPath }) {
 }
 
 /**
- * nginx in front of `socketPath`, keeping its FastCGI connections (fastcgi_keep_conn, keepalive 8).
+ * nginx in front of `socketPath` (or a TCP `host:port`), keeping its FastCGI connections (fastcgi_keep_conn, keepalive 8).
  * Started as root, its worker runs as `user` (root unless told otherwise).
  */
 function nginxConf({ dir, port, socketPath, user = 'root' }) {
@@ -107,7 +107,7 @@ http {
   access_log off;
   client_body_temp_path ${dir}; fastcgi_temp_path ${dir}; proxy_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
   upstream app {
-    server unix:${socketPath};
+    server ${/^[\d.]+:\d+$/.test(socketPath) ? socketPath : `unix:${socketPath}`};
     keepalive 8;
   }
   server {
