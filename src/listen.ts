@@ -172,9 +172,7 @@ export function bindServerHandle(host: string | null, port: number, family: numb
   if (typeof create !== 'function') throw new Error(`${what}: this Node.js has no net._createServerHandle`);
   const result = create(host, port, family, undefined, flags);
   // libuv reports a unix socket path in a missing directory as EACCES (as Windows would): say ENOENT.
-  if (result === -EACCES && port === -1 && host !== null && !fs.existsSync(path.dirname(host))) {
-    throw new Error(`${what}: ${describeErrno(-ENOENT)}: no directory ${path.dirname(host)}`);
-  }
+  if (result === -EACCES && port === -1 && host !== null && !fs.existsSync(path.dirname(host))) throw noDirectoryFor(what, host);
   if (typeof result === 'number') throw new Error(`${what}: ${describeErrno(result)}`);
   // libuv keeps an EADDRINUSE from bind(2) to report it at its own listen (uv__tcp_bind's delayed
   // error), which we never call: listen(2) on the unbound socket would bind a random port on every
@@ -187,6 +185,11 @@ export function bindServerHandle(host: string | null, port: number, family: numb
 }
 
 const { EACCES, EADDRINUSE, ENOENT } = os.constants.errno;
+
+/** The error for a unix socket path whose directory is missing; `what` names the address. */
+export function noDirectoryFor(what: string, socketPath: string): Error {
+  return new Error(`${what}: ${describeErrno(-ENOENT)}: no directory ${path.dirname(socketPath)}`);
+}
 
 /** A libuv error number as `EADDRINUSE (address already in use)`. */
 export function describeErrno(errno: number): string {

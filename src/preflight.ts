@@ -7,7 +7,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, resolveListenAddress } from './listen';
+import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress } from './listen';
 import { describeFileError } from './os/files';
 import { planPrivileges, type PrivilegePlan } from './os/privileges';
 import { checkParamCombinations, type ProcManagerParams } from './params';
@@ -33,7 +33,7 @@ export function preflight(params: Record<string, unknown>, { check = false } = {
   const address = resolveListenAddress(params.listen as ProcManagerParams['listen']);
   if (!address) throw new Error(`no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
   if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
-    throw new Error(`listen ${describeListen(address)}: ENOENT (no such directory)`);
+    throw noDirectoryFor(`listen ${describeListen(address)}`, address.path);
   }
   const sizing = poolSizing(params);
   if (sizing.mode === 'ondemand' && !canWatchSockets()) {

@@ -482,7 +482,7 @@ test('--check-config with a bad value, a bad config file or no socket; an unknow
   for (const [args, message] of [
     [['--check-config', '-n', '-1', '-l', sock, 'app.js'], /^fcgi-pm: -n: n_processes must not be negative, got -1; see fcgi-pm --help$/],
     [['--check-config', '--config', badConfig, '-l', sock, 'app.js'], /^fcgi-pm: --config .*bad\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\); see fcgi-pm --help$/],
-    [['--check-config', '-l', path.join(dir, 'no-dir', 's.sock'), 'app.js'], /^fcgi-pm: listen unix:.*no-dir\/s\.sock: ENOENT \(no such directory\)/],
+    [['--check-config', '-l', path.join(dir, 'no-dir', 's.sock'), 'app.js'], /^fcgi-pm: listen unix:.*no-dir\/s\.sock: ENOENT \(no such file or directory\): no directory .*no-dir$/],
     [['--check-config', 'app.js'], /^fcgi-pm: no socket to listen on/],
     [['--check-config', '-l', sock, 'missing.js'], /^fcgi-pm: app missing\.js: no such file/],
     [['--check-config', '-n', '0', '-l', sock, 'app.js'], /^fcgi-pm: n_processes must be at least 1/],
