@@ -18,7 +18,7 @@ async function startApp(n) {
   const address = path.join(tempDir(), 'http.sock');
   const app = startNode({ script: APP, args: [address, String(n)] });
   app.address = address;
-  await app.waitFor(new RegExp(`ready: ${n} servers accepting`));
+  await app.waitFor(new RegExp(`ready: ${n} servers? accepting`));
   return app;
 }
 

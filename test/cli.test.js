@@ -55,7 +55,7 @@ async function startCli({ n = 2, app = 'app.js', appArgs = [], flags = [], env =
   const address = listen ?? path.join(tempDir(), 'fcgi.sock');
   const proc = startNode({ script: BIN, args: ['-n', String(n), '--listen', address, ...flags, app, ...appArgs], env, cwd: APP_DIR });
   proc.address = address;
-  if (waitReady) await proc.waitFor(/ready: \d+ servers accepting/, 20_000);
+  if (waitReady) await proc.waitFor(/ready: \d+ servers? accepting/, 20_000);
   return proc;
 }
 

@@ -16,7 +16,7 @@ async function startApp({ n = 1, env = {} } = {}) {
   const address = path.join(tempDir(), 'dispatch.sock');
   const app = startNode({ script: APP, args: [address], env: { PM_N_PROCESSES: String(n), ...env } });
   app.address = address;
-  await app.waitFor(n === 0 ? /listening on unix:/ : /ready: \d+ servers accepting/);
+  await app.waitFor(n === 0 ? /listening on unix:/ : /ready: \d+ servers? accepting/);
   return app;
 }
 

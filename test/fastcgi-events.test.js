@@ -16,7 +16,7 @@ async function startApp() {
   const address = path.join(tempDir(), 'events.sock');
   const app = startNode({ script: APP, args: [address] });
   app.address = address;
-  await app.waitFor(/ready: 1 servers accepting/);
+  await app.waitFor(/ready: 1 server accepting/);
   app.worker = livePids(app)[0];
   return app;
 }

@@ -417,7 +417,7 @@ async function startTestApp({ mode = 'pool', n = 1, env = {} } = {}) {
   const address = path.join(tempDir(), 'app.sock');
   const proc = startNode({ script: __filename, args: ['--serve', mode, address, String(n)], env });
   proc.address = address;
-  await proc.waitFor(mode === 'as-is' ? /test app \(pid \d+\) listening/ : /ready: \d+ servers accepting/);
+  await proc.waitFor(mode === 'as-is' ? /test app \(pid \d+\) listening/ : /ready: \d+ servers? accepting/);
   return proc;
 }
 

@@ -104,7 +104,7 @@ async function startHello({ env = {}, n = 2, waitReady = true, ...options } = {}
   const address = env.FCGI_LISTEN ?? path.join(tempDir(), 'fcgi.sock');
   const proc = startNode({ ...options, env: { PM_N_PROCESSES: String(n), ...env, FCGI_LISTEN: address } });
   proc.address = address;
-  if (waitReady) await proc.waitFor(/ready: \d+ servers accepting/);
+  if (waitReady) await proc.waitFor(/ready: \d+ servers? accepting/);
   return proc;
 }
 

@@ -227,7 +227,7 @@ test('access_log: the fields of a request, through the FastCGI params', async ()
   const address = path.join(dir, 'fcgi.sock');
   const format = '%R|%u|%m|%r|%Q|%q|%s|%l|%p|%P|%{Content-Type}o|%{HTTP_X_TEST}e|%f|%n|%{milli}d|%{%Y-%m-%dT%H:%M:%S%z}t';
   const pm = startNode({ script: LOG_APP, env: { PM_N_PROCESSES: '1', FCGI_LISTEN: address, PM_ACCESS_LOG: access, PM_ACCESS_FORMAT: format } });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   const [worker] = livePids(pm);
   const posted = await cgiFcgi(
     address,
@@ -256,7 +256,7 @@ test('the access log, the status page and the error line show the URI the web se
   const address = path.join(dir, 'fcgi.sock');
   const statusSocket = path.join(dir, 'status.sock');
   const pm = startNode({ script: LOG_APP, env: { PM_N_PROCESSES: '1', FCGI_LISTEN: address, PM_ACCESS_LOG: access, PM_ACCESS_FORMAT: '%m %r%Q%q %s', PM_STATUS_PATH: '/status', PM_STATUS_LISTEN: statusSocket } });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   await pm.waitFor(/\(status_listen\)/);
   const waiting = cgiFcgi(address, { REQUEST_URI: '/api/v1/items/7?rewrite&wait', QUERY_STRING: 'rewrite&wait' });
   await sleep(400);
@@ -275,7 +275,7 @@ test('a logger gets every line at its level (info, warn, error), and nothing goe
   const dir = tempDir();
   const address = path.join(dir, 'fcgi.sock');
   const pm = startNode({ script: LOG_APP, env: { PM_N_PROCESSES: '1', FCGI_LISTEN: address, PM_TEST_LOGGER: '1', PM_PID_FILE: path.join(dir, 'missing', 'pm.pid') } });
-  const ready = await eventually(() => /INFO FastCGI: manager \(pid \d+\): ready: 1 servers accepting/.test(pm.stdout), 15_000);
+  const ready = await eventually(() => /INFO FastCGI: manager \(pid \d+\): ready: 1 server accepting/.test(pm.stdout), 15_000);
   assert.ok(ready, pm.stdout);
   const failed = await cgiFcgi(address, { REQUEST_URI: '/?throw', QUERY_STRING: 'throw' });
   assert.match(failed.stdout, /^Status: 500/m);

@@ -21,6 +21,15 @@ test('the packed package ships its types and runs no script when it is installed
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   for (const name of INSTALL_SCRIPTS) assert.equal(manifest.scripts[name], undefined, `no ${name} script (npm warns about it on install)`);
   assert.match(fs.readFileSync(path.join(ROOT, 'dist', 'index.d.ts'), 'utf8'), /<reference path="\.\.\/types\/node-fastcgi\.d\.ts"/);
+  // With --enable-source-maps a stack names the TypeScript files: each map's sources are shipped.
+  const maps = files.filter((f) => f.endsWith('.js.map'));
+  assert.ok(maps.length > 10, 'source maps are packed');
+  for (const map of maps) {
+    for (const source of JSON.parse(fs.readFileSync(path.join(ROOT, map), 'utf8')).sources) {
+      const file = path.posix.normalize(path.posix.join(path.posix.dirname(map), source));
+      assert.ok(files.includes(file), `${map} names ${file}, which is not packed`);
+    }
+  }
 });
 
 /** A strict TypeScript project whose node_modules hold this package, node-fastcgi and @types/node. */

@@ -104,7 +104,8 @@ test('recycling: jittered limits, and the reason by count or memory', () => {
   assert.equal(requestLimit(1000, 50, () => 0.999), 1050);
   const policy = { maxRequests: 1000, maxMemoryBytes: 300 * 1024 * 1024 };
   assert.equal(recycleReason(policy, 999, 100 * 1024 * 1024), undefined);
-  assert.equal(recycleReason(policy, 1000, 0), '1000 requests');
+  assert.equal(recycleReason(policy, 1000, 0), 'reached max_requests (1000)');
+  assert.equal(recycleReason(policy, 1057, 0), 'reached max_requests (1000)', 'the limit, not how many were served by the time it asked');
   assert.equal(recycleReason(policy, 10, 312 * 1024 * 1024), 'RSS 312 MiB over max_memory 300 MiB');
   assert.equal(recycleReason({ maxRequests: 0, maxMemoryBytes: 0 }, 1e9, 1e12), undefined);
 });

@@ -168,7 +168,7 @@ test('max_requests recycles workers under concurrent load, with no failed reques
   clearInterval(sampler);
   const failed = results.filter((r) => !r.ok);
   assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed`);
-  const recycled = pm.lines.filter((line) => /server \(pid \d+\) recycled: \d+ requests/.test(line));
+  const recycled = pm.lines.filter((line) => /server \(pid \d+\) recycled: reached max_requests \(\d+\)/.test(line));
   // A recycled worker serves on until its replacement accepts, so how many recycles 300 requests
   // bring depends on boot time; at least one per worker.
   assert.ok(recycled.length >= 2, `recycled:\n${pm.lines.join('\n')}`);

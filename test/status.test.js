@@ -241,6 +241,9 @@ test('status_listen ?html renders in headless Chromium with the figures and ever
   assert.match(dom, /<span id="name">node-fcgi-pm<\/span>/);
   assert.match(dom, /<td>accepted conn<\/td><td>\d+<\/td>/);
   assert.match(dom, /<td>total processes<\/td><td>2<\/td>/);
+  assert.match(dom, /<td>start time<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/td>/, 'the start time as a date');
+  assert.match(dom, /<td>start since<\/td><td>\d+ s<\/td>/);
+  assert.match(dom, /<tr class="worker">(<td>[^<]*<\/td>){10}<td>\d+\.\d MiB<\/td>/, 'rss in MiB');
   const rows = [...dom.matchAll(/<tr class="worker"><td>(\d+)<\/td>/g)].map((m) => Number(m[1])).sort();
   assert.deepEqual(rows, livePids(pm).sort(), 'one row per worker, with its pid');
   pm.kill('SIGTERM');

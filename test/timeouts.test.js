@@ -108,7 +108,7 @@ function startStuck(env) {
 
 test('request_terminate_timeout: a request that never answers gets a 503, the app hears aborted and close, the worker and its other requests carry on', async () => {
   const pm = startStuck({ PM_N_PROCESSES: '1', PM_REQUEST_TERMINATE_TIMEOUT: '1', PM_DIE_TIMEOUT: '30' });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   const [worker] = livePids(pm);
   const began = Date.now();
   const hung = fcgiRequest(pm.address, { query: 'hang' });
@@ -138,7 +138,7 @@ test('request_terminate_timeout: a request that never answers gets a 503, the ap
 
 test('request_terminate_timeout: a response that had begun has its connection cut, so the part is not taken for the whole', async () => {
   const pm = startStuck({ PM_N_PROCESSES: '1', PM_REQUEST_TERMINATE_TIMEOUT: '0.5' });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   const cut = await fcgiRequest(pm.address, { query: 'begun-hang' });
   assert.notEqual(cut.code, 0, 'cgi-fcgi saw no FCGI_END_REQUEST');
   assert.match(cut.stdout, /the beginning of a body that never ends/);
@@ -152,7 +152,7 @@ test('request_terminate_timeout: a response that had begun has its connection cu
 
 test('request_terminate_timeout: the app answering later (setHeader, writeHead, end) costs nothing: the worker serves on', async () => {
   const pm = startStuck({ PM_N_PROCESSES: '1', PM_REQUEST_TERMINATE_TIMEOUT: '0.5' });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   const [worker] = livePids(pm);
   // Not begun: 503 at 0.5 s, and the app's reply at 1.5 s.
   const late = await fcgiRequest(pm.address, { query: 'sleep=1.5' });
@@ -223,7 +223,7 @@ test('slow log: a blocked loop gets the stack that names the blocking function; 
   const dir = tempDir();
   const slowlog = path.join(dir, 'slow.log');
   const pm = startStuck({ PM_N_PROCESSES: '1', PM_REQUEST_SLOWLOG_TIMEOUT: '0.5', PM_SLOWLOG: slowlog });
-  await pm.waitFor(/ready: 1 servers accepting/);
+  await pm.waitFor(/ready: 1 server accepting/);
   const [worker] = livePids(pm);
   const read = () => (fs.existsSync(slowlog) ? fs.readFileSync(slowlog, 'utf8') : '');
 

@@ -31,7 +31,7 @@ const BACKENDS = {
 };
 
 /** The regex of the manager's line that says every worker accepts, where the backend has one. */
-const READY_LINE = { pm: /ready: \d+ servers accepting/, 'pm-asis': /ready: \d+ servers accepting/, 'pm-patched': /ready: \d+ servers accepting/ };
+const READY_LINE = { pm: /ready: \d+ servers? accepting/, 'pm-asis': /ready: \d+ servers? accepting/, 'pm-patched': /ready: \d+ servers? accepting/ };
 
 /**
  * Starts backend `id` with `workers` workers on `socket` and resolves once its process is spawned

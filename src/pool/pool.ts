@@ -508,7 +508,7 @@ export class WorkerPool {
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
     if (!this.readyAnnounced && accepting >= this.desiredWorkers) {
       this.readyAnnounced = true;
-      this.host.notify(`ready: ${accepting} servers accepting${this.host.sizing.mode === 'ondemand' ? ' (pm = ondemand)' : ''}`);
+      this.host.notify(`ready: ${servers(accepting)} accepting${this.host.sizing.mode === 'ondemand' ? ' (pm = ondemand)' : ''}`);
       this.events.emit('ready');
     }
   }
@@ -583,7 +583,7 @@ export class WorkerPool {
     clearTimeout(this.reload.timer);
     this.reload = undefined;
     this.transition('reload-complete');
-    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${this.desiredWorkers} servers accepting in ${seconds} s`);
+    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${servers(this.desiredWorkers)} accepting in ${seconds} s`);
     this.events.emit('reloaded');
   }
 
@@ -610,4 +610,9 @@ export class WorkerPool {
     if (next === undefined) throw new Error(`pool: ${event} is not allowed while ${this.state}`);
     this.state = next;
   }
+}
+
+/** `1 server`, `2 servers`. */
+function servers(count: number): string {
+  return `${count} server${count === 1 ? '' : 's'}`;
 }

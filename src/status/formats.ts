@@ -186,12 +186,23 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3
 <p id="updated"></p>
 <script>
 const keys = ['pid','state','start since','requests','requests in flight','request duration','request method','request uri','slot','generation','rss','slow requests','boot duration'];
+// The figures as a person reads them: times as dates, sizes in MiB, durations with their unit.
+const mib = (v) => (v / 1048576).toFixed(1) + ' MiB';
+const shown = {
+  'start time': (v) => new Date(v * 1000).toISOString().replace('T', ' ').replace('.000Z', ' UTC'),
+  'start since': (v) => v + ' s',
+  'request duration': (v) => (v / 1000).toFixed(1) + ' ms',
+  'boot duration': (v) => v + ' ms',
+  'rss': mib,
+  'last request memory': mib,
+};
+const display = (k, v) => (shown[k] && typeof v === 'number' ? shown[k](v) : String(v));
 function show(s) {
   document.getElementById('name').textContent = s.pool;
   const pool = document.getElementById('pool');
   pool.replaceChildren(...Object.keys(s).filter((k) => k !== 'processes').map((k) => {
     const tr = document.createElement('tr');
-    for (const v of [k, s[k]]) { const td = document.createElement('td'); td.textContent = String(v); tr.append(td); }
+    for (const v of [k, display(k, s[k])]) { const td = document.createElement('td'); td.textContent = v; tr.append(td); }
     return tr;
   }));
   const head = document.querySelector('#workers thead');
@@ -201,7 +212,7 @@ function show(s) {
   document.querySelector('#workers tbody').replaceChildren(...s.processes.map((p) => {
     const tr = document.createElement('tr');
     tr.className = 'worker';
-    for (const k of keys) { const td = document.createElement('td'); td.textContent = String(p[k]); tr.append(td); }
+    for (const k of keys) { const td = document.createElement('td'); td.textContent = display(k, p[k]); tr.append(td); }
     return tr;
   }));
   document.getElementById('updated').textContent = 'updated ' + new Date().toISOString();

@@ -16,9 +16,13 @@ export function requestLimit(maxRequests: number, jitter: number, random: () => 
   return maxRequests + Math.floor(random() * (jitter + 1));
 }
 
-/** Why the worker should be recycled now, for the log; undefined if it should not. */
+/**
+ * Why the worker should be recycled now, for the log; undefined if it should not. What crossed the
+ * limit, not a count: the worker serves on until its replacement accepts, so the requests it has
+ * served by the time it exits are more.
+ */
 export function recycleReason(policy: RecyclePolicy, served: number, rssBytes: number): string | undefined {
-  if (policy.maxRequests > 0 && served >= policy.maxRequests) return `${served} requests`;
+  if (policy.maxRequests > 0 && served >= policy.maxRequests) return `reached max_requests (${policy.maxRequests})`;
   if (policy.maxMemoryBytes > 0 && rssBytes > policy.maxMemoryBytes) {
     return `RSS ${mib(rssBytes)} MiB over max_memory ${mib(policy.maxMemoryBytes)} MiB`;
   }
