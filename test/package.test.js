@@ -73,6 +73,20 @@ test('a strict TypeScript app imports node-fastcgi and passes environment string
   assert.match(bad.stdout, /error TS2322: Type 'Record<string, string>' is not assignable to type 'number'/);
 });
 
+test('a TypeScript app run by fcgi-pm, which never imports the library, gets the node-fastcgi types with one reference line', () => {
+  const app = `/// <reference types="fcgi-procmanager" />
+import * as fcgi from 'node-fastcgi';
+fcgi.createServer((req, res) => {
+  const uri: string = req.cgiParams.REQUEST_URI ?? '/';
+  res.end(uri);
+}).listen();
+`;
+  const withReference = strictProject(app);
+  assert.equal(withReference.status, 0, withReference.stdout + withReference.stderr);
+  const without = strictProject(app.split('\n').slice(1).join('\n'));
+  assert.match(without.stdout, /TS7016: Could not find a declaration file for module 'node-fastcgi'/, 'without the line, strict TypeScript refuses it');
+});
+
 test("the README's JavaScript examples are valid as written", () => {
   const blocks = [...README.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
   assert.ok(blocks.length >= 1, 'the README has JavaScript examples');
