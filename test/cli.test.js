@@ -345,6 +345,14 @@ test('an app that fails as it loads (a syntax error): after 5 tries fcgi-pm exit
   assert.equal(fs.existsSync(pm.address), false, 'the socket is gone: the web server is refused at once');
 });
 
+test('app.ts with no loader: fcgi-pm gives up (exit 3) and says how to give one', { skip: process.features.typescript ? 'this Node.js runs TypeScript itself' : false }, async () => {
+  fs.writeFileSync(path.join(APP_DIR, 'typed.ts'), "import * as fcgi from 'node-fastcgi';\nconst handler: (req: unknown, res: { end(s: string): void }) => void = (req, res) => res.end('typed');\nfcgi.createServer(handler).listen();\n");
+  const pm = await startCli({ n: 1, app: 'typed.ts', waitReady: false });
+  assert.equal((await pm.exited).code, 3);
+  assert.ok(pm.lines.some((l) => /failed to start: TypeError \[ERR_UNKNOWN_FILE_EXTENSION\]: Unknown file extension "\.ts"/.test(l)), pm.lines.join('\n'));
+  assert.equal(pm.count(/^\(TypeScript needs a loader, given to the manager as a node option: node --import tsx node_modules\/\.bin\/fcgi-pm app\.ts/), 1);
+});
+
 test('a bad FastCGI record closes its own connection only: the worker lives and serves on', async () => {
   const pm = await startCli({ n: 1 });
   const [worker] = livePids(pm);

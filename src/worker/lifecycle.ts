@@ -235,7 +235,7 @@ export class WorkerLifecycle {
    */
   private failedToStart(error: unknown): void {
     this.exiting = true;
-    const text = util.inspect(error);
+    const text = util.inspect(error) + loaderHint(error);
     const logAndExit = (): never => {
       this.host.error(`failed to start: ${text}`);
       return this.host.exit(undefined, UNCAUGHT_EXCEPTION_STATUS);
@@ -279,4 +279,11 @@ export class WorkerLifecycle {
 function handOverIfPossible(socket: net.Socket): void {
   if (canHandOver(socket)) handOverToManager(socket);
   else socket.destroy();
+}
+
+/** What a TypeScript app that fails to load for want of a loader is told. */
+function loaderHint(error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !/\.[cm]?ts\b/.test(String(message))) return '';
+  return '\n(TypeScript needs a loader, given to the manager as a node option: node --import tsx node_modules/.bin/fcgi-pm app.ts, or NODE_OPTIONS="--import tsx")';
 }
