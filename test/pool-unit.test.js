@@ -161,3 +161,28 @@ test('boot failures: given up after BOOT_ATTEMPTS in a row before any worker eve
   mixed.exited(true); // an exit after accepting is not a failure to start
   assert.equal(mixed.givingUp, false);
 });
+
+test('reporter: the first request after an idle report is reported at once (a loop that then blocks cannot), the rest are coalesced', () => {
+  const { WorkerReporter } = require('../dist/worker/reporter');
+  const sent = [];
+  const reporter = new WorkerReporter((m) => sent.push(m), { maxRequests: 0, maxMemoryBytes: 0 });
+  const req = (uri) => ({ method: 'GET', url: uri, cgiParams: { REQUEST_URI: uri } });
+  const a = {};
+  reporter.requestBegan(a, req('/stuck'));
+  assert.equal(sent.length, 1, 'idle to busy: reported at once');
+  assert.equal(sent[0].inFlight, 1);
+  assert.equal(sent[0].lastRequest.uri, '/stuck');
+  reporter.requestEnded(a);
+  for (let i = 0; i < 1_000; i++) {
+    const r = {};
+    reporter.requestBegan(r, req(`/${i}`));
+    reporter.requestEnded(r);
+  }
+  assert.equal(sent.length, 1, 'the manager already takes it for busy: nothing more until the timer');
+  reporter.flush(); // the timer's report: idle
+  assert.equal(sent.at(-1).inFlight, 0);
+  reporter.requestBegan({}, req('/next'));
+  assert.equal(sent.length, 3, 'after an idle report, the next request goes at once');
+  assert.equal(sent.at(-1).lastRequest.uri, '/next');
+  reporter.flush();
+});

@@ -188,10 +188,14 @@ test('status_listen on a unix socket: the manager answers while the only worker 
   const ping = await httpGet(statusSocket, '/ping');
   assert.equal(ping.status, 200);
   assert.equal(ping.body, 'pong');
-  const during = await httpGet(statusSocket, '/status?json');
+  const during = await httpGet(statusSocket, '/status?json&full');
   assert.ok(Date.now() - started < 5_000, 'answered while the worker is still blocked');
   assert.equal(during.status, 200);
   const s = JSON.parse(during.body);
+  // The worker blocked in its request cannot report; it said it was busy as the request began.
+  assert.equal(s['active processes'], 1, JSON.stringify(s));
+  assert.equal(s.processes[0].state, 'Running');
+  assert.equal(s.processes[0]['request uri'], '/?busy=6');
   assert.ok(s['listen queue'] >= 3, `listen queue ${s['listen queue']}`);
   assert.ok(s['max listen queue'] >= 3);
   assert.equal(s['listen queue len'], 511);

@@ -1,6 +1,9 @@
 // The worker's side of the scoreboard: what it serves, how old its oldest request in flight is, its
 // memory, and whether it should be recycled. Nothing is sent per request: a change arms one timer,
-// and one report goes out when it fires (at most one a second, none while idle).
+// and one report goes out when it fires (at most one a second, none while idle). One change goes at
+// once: the first request after the manager last heard the worker was idle. A request that then
+// blocks the event loop (when people read the status page) cannot send anything, and the manager
+// would show a stuck worker as idle; so at most one report a second more, with no cost per request.
 
 import type { WorkerMessage } from '../pool/messages';
 import { type RecyclePolicy, recycleReason } from './recycle';
@@ -20,6 +23,8 @@ export class WorkerReporter {
   private rss = 0;
   private recycleAsked = false;
   private lastRequest: object | undefined;
+  /** The last report said requests were in flight: the manager does not take this worker for idle. */
+  private reportedBusy = false;
 
   constructor(
     private readonly send: (message: WorkerMessage) => void,
@@ -32,7 +37,8 @@ export class WorkerReporter {
   requestBegan(request: object, req?: object): void {
     this.startedAt.set(request, Date.now());
     if (req) this.lastRequest = req;
-    this.changed();
+    if (this.reportedBusy) this.changed();
+    else this.flush();
   }
 
   requestEnded(request: object): void {
@@ -59,6 +65,7 @@ export class WorkerReporter {
     this.readMemory(Date.now());
     this.checkRecycle();
     const oldest = this.startedAt.values().next();
+    this.reportedBusy = this.startedAt.size > 0;
     this.send({
       act: 'fcgi-pm:report',
       inFlight: this.startedAt.size,
