@@ -69,6 +69,22 @@ test('a handler that throws after its response began has its connection closed, 
   await pm.exited;
 });
 
+test("a request's own later work that fails (a rejection nobody handles, a timer that throws) costs that request a 500, not the worker", async () => {
+  const pm = await startFaulty();
+  const [worker] = livePids(pm);
+  for (const [query, message] of [['lost-rejection', 'a rejection nobody handles'], ['timer-throw', 'thrown by a timer of the request']]) {
+    const failed = await fcgiRequest(pm.address, { query });
+    assert.equal(failed.status, 500, failed.stdout);
+    await pm.waitFor(new RegExp(`request "GET /\\?${query}" failed \\(answered 500\\): Error: ${message}`));
+  }
+  const next = await fcgiRequest(pm.address);
+  assert.equal(pidOf(next), worker, 'the same worker serves on');
+  assert.equal(pm.count(/uncaught exception outside any request/), 0);
+  assert.equal(pm.count(/exited with status/), 0);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+});
+
 test('an uncaught exception outside any request: the worker stops accepting, finishes its request in flight, exits 1 and is replaced', async () => {
   const pm = await startFaulty();
   const [worker] = livePids(pm);

@@ -16,7 +16,7 @@ import type { SlowLog } from './slowlog';
 import type { RecyclePolicy } from './recycle';
 import { WorkerReporter } from './reporter';
 import { RequestDeadlines } from './request-deadlines';
-import { answerFailedRequest, type FailedRequest, type RequestLike, type ResponseLike } from './request-errors';
+import { answerFailedRequest, type FailedRequest, type RequestLike, requestContext, type ResponseLike } from './request-errors';
 import { heartbeatIntervalMs } from '../pool/watchdog';
 import { ServerTracker } from './server-tracker';
 import { requestUri } from './request-uri';
@@ -212,6 +212,9 @@ export class WorkerLifecycle {
    */
   uncaughtException(error: unknown): void {
     if (!this.accepting && !this.stopping && cluster.isWorker) return this.failedToStart(error);
+    // Thrown by a request's own work while that request is still open: it costs that request only.
+    const request = requestContext.getStore();
+    if (request && !request.res.writableEnded) return request.fail(error);
     const bound = this.host.dieTimeoutSeconds;
     const already = this.stopping ? ' (already stopping)' : '';
     this.host.error(

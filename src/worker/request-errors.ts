@@ -3,6 +3,7 @@
 // begun, its connection closed, so the web server sees a cut response rather than a complete one),
 // and the worker and its other requests carry on.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as net from 'node:net';
 import { OBSERVER_LISTENER } from '../fastcgi';
 
@@ -31,6 +32,21 @@ export interface FailedRequest {
   res: ResponseLike;
 }
 
+/** The request whose handlers, and all the work they started (timers, promises), run in this context. */
+export interface RequestContext {
+  res: ResponseLike;
+  /** Reports an error as this request's failure. */
+  fail(error: unknown): void;
+}
+
+/**
+ * Each request's handlers run in a context of their own, which Node carries into the timers and promises
+ * they start and restores when it reports an uncaught exception or an unhandled rejection from them. So
+ * an exception thrown later by a request's own work (Express 4 does not catch an async handler's
+ * rejection) is that request's failure, not the worker's (lifecycle.ts).
+ */
+export const requestContext = new AsyncLocalStorage<RequestContext>();
+
 /**
  * Calls the listeners of `events` as EventEmitter#emit does (in order, with the server as `this`),
  * but catches what each throws, and what a promise it returns rejects with, and reports it with the
@@ -56,11 +72,12 @@ export function guardRequestHandlers(
     if (listeners.length === 0) return false;
     const [req, res] = args as [RequestLike, ResponseLike];
     const answer = builtin?.(req);
+    const context: RequestContext = { res, fail: (error) => fail(error, req, res) };
     for (const listener of listeners) {
       // The library's own observers (the tracker's bookkeeping) still see a request it answers.
       if (answer && !(listener as { [OBSERVER_LISTENER]?: boolean })[OBSERVER_LISTENER]) continue;
       try {
-        const result: unknown = Reflect.apply(listener, this, args);
+        const result: unknown = requestContext.run(context, () => Reflect.apply(listener, this, args));
         if (isThenable(result)) result.then(undefined, (error: unknown) => fail(error, req, res));
       } catch (error) {
         fail(error, req, res);
