@@ -7,7 +7,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress } from './listen';
+import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress, type SocketOptions } from './listen';
+import { groupId, userId } from './os/accounts';
 import { describeFileError } from './os/files';
 import { planPrivileges, type PrivilegePlan } from './os/privileges';
 import { checkParamCombinations, type ProcManagerParams } from './params';
@@ -17,6 +18,8 @@ import { describeListen } from './socket/address';
 
 export interface StartPlan {
   address: ListenAddress;
+  /** listen_backlog, and a unix socket's mode, owner and group (the accounts looked up). */
+  socket: SocketOptions;
   sizing: PoolSizing;
   privileges: PrivilegePlan;
 }
@@ -35,6 +38,13 @@ export function preflight(params: Record<string, unknown>, { check = false } = {
   if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
     throw noDirectoryFor(`listen ${describeListen(address)}`, address.path);
   }
+  const { listen_owner: owner, listen_group: group } = params as { listen_owner?: string | number; listen_group?: string | number };
+  const socket: SocketOptions = {
+    backlog: params.listen_backlog as number,
+    mode: params.listen_mode as number,
+    uid: owner === undefined ? undefined : userId(owner, 'listen_owner'),
+    gid: group === undefined ? undefined : groupId(group, 'listen_group'),
+  };
   const sizing = poolSizing(params);
   if (sizing.mode === 'ondemand' && !canWatchSockets()) {
     throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
@@ -46,7 +56,7 @@ export function preflight(params: Record<string, unknown>, { check = false } = {
   // As root with a user, the workers' own files are created and given to that user: not on a check.
   const handOver = check ? {} : { access_log: params.access_log as string | undefined, slowlog: params.slowlog as string | undefined };
   const privileges = planPrivileges(params.user as string | number | undefined, params.group as string | number | undefined, handOver);
-  return { address, sizing, privileges };
+  return { address, socket, sizing, privileges };
 }
 
 /** Refuses a file that could not be written: an existing one not writable, or a missing one in a folder that is missing or not writable. Creates nothing. */

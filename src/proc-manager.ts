@@ -12,7 +12,6 @@ import {
   listenStandalone,
   openManagerSocket,
   resolveListenAddress,
-  type SocketOptions,
   WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
 } from './listen';
@@ -140,7 +139,7 @@ export class ProcManager {
     this.log = this.openLog();
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
-    const socket = await openManagerSocket(address, this.socketOptions());
+    const socket = await openManagerSocket(address, plan.socket);
     // An inherited socket keeps the backlog it was opened with (start_server's is 4096): the workers
     // repeat that one.
     if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
@@ -181,7 +180,7 @@ export class ProcManager {
     if (noBootNice && bootNice !== DEFAULT_PARAMS.boot_nice) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
     startOrphanReaper(() => new Set([...pool.pids, ...trackedChildPids()]), (msg) => this.notify(msg));
     watchNpmParent((parent) => {
-      this.notify(`npx (npm exec, pid ${parent}), which started this manager, has exited; stopping as for TERM`);
+      this.notify(`the process that started this manager under npx (npm exec; pid ${parent}) has exited; stopping as for TERM`);
       void pool.die('npx exited');
     });
     this.pool.start();
@@ -481,18 +480,6 @@ export class ProcManager {
 
   get workerEnv(): Readonly<Record<string, string>> {
     return this.workerEnvValue;
-  }
-
-  /** listen_backlog, and listen_mode, listen_owner and listen_group for a unix socket. */
-  private socketOptions(): SocketOptions {
-    const { listen_owner: owner, listen_group: group } = this.params as { listen_owner?: string | number; listen_group?: string | number };
-    const { userId, groupId } = manager();
-    return {
-      backlog: this.params.listen_backlog as number,
-      mode: this.params.listen_mode as number,
-      uid: owner === undefined ? undefined : userId(owner, 'listen_owner'),
-      gid: group === undefined ? undefined : groupId(group, 'listen_group'),
-    };
   }
 
   private logLine(level: LogLevel, msg: string): void {

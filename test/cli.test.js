@@ -345,6 +345,16 @@ test('an app that fails as it loads (a syntax error): after 5 tries fcgi-pm exit
   assert.equal(fs.existsSync(pm.address), false, 'the socket is gone: the web server is refused at once');
 });
 
+test('an HTTP app (node:http) run by mistake: each worker says what it listened on and what fcgi-pm serves instead', async () => {
+  const port = await freePort();
+  const pm = await startCli({ n: 1, app: 'http-app.js', appArgs: [String(port)], waitReady: false });
+  assert.equal((await pm.exited).code, 3);
+  assert.ok(
+    pm.lines.some((l) => l.includes(`fcgi-pm: http-app.js ended without calling listen() on a FastCGI server: this worker has nothing to serve (it called Server.listen(${port}), which is not a FastCGI server: fcgi-pm serves node-fastcgi's, made with fcgi.createServer(handler); see the README's Frameworks)`)),
+    pm.lines.join('\n'),
+  );
+});
+
 test('app.ts with no loader: fcgi-pm gives up (exit 3) and says how to give one', { skip: process.features.typescript ? 'this Node.js runs TypeScript itself' : false }, async () => {
   fs.writeFileSync(path.join(APP_DIR, 'typed.ts'), "import * as fcgi from 'node-fastcgi';\nconst handler: (req: unknown, res: { end(s: string): void }) => void = (req, res) => res.end('typed');\nfcgi.createServer(handler).listen();\n");
   const pm = await startCli({ n: 1, app: 'typed.ts', waitReady: false });
@@ -399,7 +409,7 @@ test('TERM to npx (npm exec) running fcgi-pm: npm exits without passing it on, a
   const workers = livePids(npx);
   assert.ok((await fcgiRequest(address)).ok);
   process.kill(npx.pid, 'SIGTERM');
-  await npx.waitFor(/npx \(npm exec, pid \d+\), which started this manager, has exited; stopping as for TERM/, 10_000);
+  await npx.waitFor(/the process that started this manager under npx \(npm exec; pid \d+\) has exited; stopping as for TERM/, 10_000);
   assert.ok(await eventually(() => !isAlive(manager) && workers.every((pid) => !isAlive(pid)), 15_000), `left running: ${[manager, ...workers].filter(isAlive)}`);
 });
 
@@ -519,6 +529,8 @@ test('--check-config refuses exactly what a start refuses: each rule gives both 
     ['--process-idle-timeout', '5'],
     ['--user', 'nosuchuser'],
     ['--group', 'nogroup'],
+    ['--listen-owner', 'nosuchuser'],
+    ['--listen-group', 'nosuchgroup'],
     ['--log-file', path.join(dir, 'no-dir', 'pool.log')],
     ['--access-log', path.join(dir, 'no-dir', 'access.log')],
     ['--status-listen', `0.0.0.0:${port}`],
@@ -536,6 +548,15 @@ test('--check-config refuses exactly what a start refuses: each rule gives both 
     assert.equal(fs.existsSync(sock), false, `${what}: no socket was made`);
   }
   assert.equal(fs.existsSync(slowlog), false, 'a check creates no file');
+});
+
+test("fcgi-pm's options after the app are the app's arguments: said, with where they go", async () => {
+  const result = await runCli(['app.js', '--listen', path.join(tempDir(), 's.sock')]);
+  assert.equal(result.code, 2);
+  assert.deepEqual(result.stderr.split('\n').slice(0, 2), [
+    "fcgi-pm: --listen comes after the app (app.js), so it is the app's own argument; fcgi-pm's options go before the app",
+    'fcgi-pm: no socket to listen on; set the `listen` parameter (a unix socket path, \'host:port\' or a port), start it with a listening socket on fd 0 (a web server, spawn-fcgi), or under start_server or systemd socket activation',
+  ]);
 });
 
 test('--check-config shows listen_mode as a file mode is written', async () => {

@@ -19,6 +19,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     command = parseCommandLine(argv);
     if (command.action === 'help') return print(usage(parameterFlags()));
     if (command.action === 'version') return print(`${packageVersion()}\n`);
+    warnOfFlagsAfterTheApp(command);
     plan = planApp(await runOptions(command));
     if (command.action === 'check') {
       // The check pass a start runs before it forks (src/preflight.ts), creating nothing.
@@ -47,6 +48,23 @@ async function runOptions(command: RunCommand): Promise<RunAppOptions> {
   const fileParams = command.configFile === undefined ? {} : await loadConfigFile(command.configFile);
   const params = effectiveParams(fileParams, command.flagParams, defaultProcesses());
   return { ...(params as Omit<RunAppOptions, 'app'>), app: command.app, args: command.args };
+}
+
+/**
+ * Everything after the app's path is the app's (as with node and PM2's `--`), so a flag of fcgi-pm's
+ * given there goes to the app: said once, since the app may take a flag of the same name.
+ */
+function warnOfFlagsAfterTheApp(command: RunCommand): void {
+  const ours = new Set(['--config', '--check-config']);
+  for (const flag of parameterFlags()) {
+    ours.add(`--${flag.name}`);
+    for (const alias of flag.aliases) ours.add(`--${alias}`);
+    if (flag.short) ours.add(`-${flag.short}`);
+  }
+  const misplaced = command.args.find((arg) => ours.has(arg.split('=')[0]!));
+  if (misplaced) {
+    process.stderr.write(`fcgi-pm: ${misplaced.split('=')[0]} comes after the app (${command.app}), so it is the app's own argument; fcgi-pm's options go before the app\n`);
+  }
 }
 
 function print(text: string): number {

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import { isNodeFastcgiServer } from '../fastcgi';
 import type { ProcManagerParams } from '../params';
 import { ProcManager } from '../proc-manager';
@@ -41,11 +42,15 @@ function forgetPreload(): void {
  */
 function watchFastcgiListen(pm: ProcManager): void {
   let listened = false;
+  /** A server of another kind the app listened on (an HTTP app run by mistake), as its call reads. */
+  let otherServer: string | undefined;
   const takenOver = net.Server.prototype.listen as (this: net.Server, ...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function listenOfAFcgiPmWorker(this: net.Server, ...args: unknown[]): net.Server {
     if (isNodeFastcgiServer(this)) {
       if (!listened) process.channel?.ref();
       listened = true;
+    } else {
+      otherServer ??= `${this.constructor.name}.listen(${args.filter((a) => typeof a !== 'function').map((a) => util.inspect(a)).join(', ')})`;
     }
     return takenOver.apply(this, args);
   } as typeof net.Server.prototype.listen;
@@ -56,7 +61,10 @@ function watchFastcgiListen(pm: ProcManager): void {
   process.channel?.unref();
   process.once('beforeExit', () => {
     if (listened) return;
-    pm.abort(`fcgi-pm: ${app} ended without calling listen() on a FastCGI server: this worker has nothing to serve`, NOTHING_TO_SERVE_STATUS);
+    const other = otherServer
+      ? ` (it called ${otherServer}, which is not a FastCGI server: fcgi-pm serves node-fastcgi's, made with fcgi.createServer(handler); see the README's Frameworks)`
+      : '';
+    pm.abort(`fcgi-pm: ${app} ended without calling listen() on a FastCGI server: this worker has nothing to serve${other}`, NOTHING_TO_SERVE_STATUS);
   });
   setTimeout(() => {
     if (!listened) pm.warn(`fcgi-pm: no FastCGI server has called listen() ${NO_LISTEN_WARNING_MS / 1000} s after ${app} started; this worker serves nothing until one does`);

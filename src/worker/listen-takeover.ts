@@ -32,7 +32,13 @@ export function takeOverListen(isTakenOver: (server: net.Server) => boolean, ado
 }
 
 function describeCall(args: readonly unknown[]): string {
-  return args.map((arg) => util.inspect(arg, { breakLength: Infinity })).join(', ');
+  return args.map((arg) => util.inspect(withoutFunctions(arg), { breakLength: Infinity })).join(', ');
+}
+
+/** An options object as the app wrote its values: Fastify's `{ port, host, cb }` shows as `{ port, host }`. */
+function withoutFunctions(arg: unknown): unknown {
+  if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return arg;
+  return Object.fromEntries(Object.entries(arg).filter(([, value]) => typeof value !== 'function'));
 }
 
 /** True for process.stdin, without creating it when nothing has yet (its getter opens fd 0). */

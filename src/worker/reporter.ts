@@ -55,7 +55,11 @@ export class WorkerReporter {
    * blocked loop stops it; unref'd, so it keeps nothing alive.
    */
   startHeartbeat(intervalMs: number): void {
-    setInterval(() => this.send({ act: 'fcgi-pm:heartbeat', inFlight: this.startedAt.size }), intervalMs).unref();
+    setInterval(() => {
+      const inFlight = this.startedAt.size;
+      this.reportedBusy = inFlight > 0; // the manager takes its count from the heartbeat too
+      this.send({ act: 'fcgi-pm:heartbeat', inFlight });
+    }, intervalMs).unref();
   }
 
   /** Sends the pending report now (the timer does this; a test or a shutdown may too). */
