@@ -74,6 +74,10 @@ async function exercise(t, app, { tcp = false } = {}) {
     } catch {}
   });
   await pm.waitFor(/ready: 2 servers accepting/, 30_000);
+  if (app === 'fastify.js') {
+    // Fastify's own listen() is taken over; the line shows its options as the app wrote them.
+    assert.ok(pm.lines.some((l) => l.endsWith("server.listen({ port: 3000, host: '0.0.0.0' }) taken over: accepting on the manager's socket instead")), pm.lines.join('\n'));
+  }
   const web = await startWebServer('nginx', listen);
   t.after(() => web.stop());
   const agent = new http.Agent({ keepAlive: true });

@@ -186,3 +186,21 @@ test('reporter: the first request after an idle report is reported at once (a lo
   assert.equal(sent.at(-1).lastRequest.uri, '/next');
   reporter.flush();
 });
+
+test('reporter: a heartbeat that said idle counts as an idle report, so the next request is reported at once', async () => {
+  const { WorkerReporter } = require('../dist/worker/reporter');
+  const sent = [];
+  const reporter = new WorkerReporter((m) => sent.push(m), { maxRequests: 0, maxMemoryBytes: 0 });
+  const a = {};
+  reporter.requestBegan(a, { url: '/a' });
+  reporter.requestEnded(a);
+  reporter.startHeartbeat(5);
+  const { setTimeout: sleep } = require('node:timers/promises');
+  await sleep(40);
+  assert.ok(sent.some((m) => m.act === 'fcgi-pm:heartbeat' && m.inFlight === 0), 'a heartbeat said idle');
+  const reports = sent.filter((m) => m.act === 'fcgi-pm:report').length;
+  reporter.requestBegan({}, { url: '/blocks' });
+  const last = sent.at(-1);
+  assert.equal(sent.filter((m) => m.act === 'fcgi-pm:report').length, reports + 1, 'reported at once');
+  assert.equal(last.lastRequest.uri, '/blocks');
+});
