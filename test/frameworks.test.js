@@ -2,7 +2,7 @@
 // Real frameworks, run unchanged under fcgi-pm behind real nginx: Express 4 and 5, Fastify 5 (on a
 // unix socket and over TCP) and Koa 3, written as their communities write them (test/frameworks/,
 // with its own package.json; .ci/run installs it). Through each: routing in a mounted router, a
-// JSON POST, a streamed answer, an error that becomes a 500, the access log's request line as nginx
+// JSON POST, a streamed answer, an error that becomes a 500 (sync and async), the access log's request line as nginx
 // sent it, a rolling reload under request loops with none failed, request_terminate_timeout with
 // the worker surviving the app's late answer, and max_requests recycling.
 
@@ -104,6 +104,9 @@ async function exercise(t, app, { tcp = false } = {}) {
 
   const boom = await get(agent, web.port, '/boom');
   assert.equal(boom.status, 500, boom.body);
+  // An async route that throws: Express 4 leaves the rejection unhandled; the request still gets its 500.
+  const asyncBoom = await get(agent, web.port, '/async-boom');
+  assert.equal(asyncBoom.status, 500, asyncBoom.body);
 
   // request_terminate_timeout (1 s): a 503, and the app's own answer at 2.5 s costs no worker.
   const slow = await get(agent, web.port, '/slow?ms=2500');
@@ -131,7 +134,7 @@ async function exercise(t, app, { tcp = false } = {}) {
   // The access log has the request lines nginx sent, not the app's rewritten URLs.
   assert.ok(await eventually(() => fs.existsSync(access) && fs.readFileSync(access, 'utf8').includes('GET /slow?ms=2500 503')), 'the access log');
   const lines = fs.readFileSync(access, 'utf8').split('\n');
-  for (const line of ['GET /api/v1/items/7 200', 'POST /api/v1/echo 200', 'GET /stream 200', 'GET /boom 500', 'GET /slow?ms=2500 503']) {
+  for (const line of ['GET /api/v1/items/7 200', 'POST /api/v1/echo 200', 'GET /stream 200', 'GET /boom 500', 'GET /async-boom 500', 'GET /slow?ms=2500 503']) {
     assert.ok(lines.includes(line), `access log line "${line}" in:\n${lines.slice(0, 12).join('\n')}`);
   }
   assert.deepEqual(web.errorLog().filter((l) => /\[(error|crit|alert|emerg)\]/.test(l) && !/upstream timed out|prematurely closed/.test(l)), []);

@@ -1,7 +1,7 @@
 'use strict';
 // An Express 5 app as Express's own guide writes one, served through node-fastcgi. Routes: / (the
 // worker's pid), /api/v1/items/:id and POST /api/v1/echo (a mounted router, JSON in and out),
-// /stream (five chunks, 20 ms apart), /boom (throws: Express answers 500), /slow?ms=N (answers later).
+// /stream (five chunks, 20 ms apart), /boom and /async-boom (throw: 500), /slow?ms=N (answers later).
 const express = require('express');
 const fcgi = require('node-fastcgi');
 
@@ -27,6 +27,10 @@ app.get('/stream', (req, res) => {
 });
 app.get('/boom', () => {
   throw new Error('boom');
+});
+app.get('/async-boom', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  throw new Error('async boom'); // Express 4 leaves this rejection unhandled; Express 5 answers 500
 });
 app.get('/slow', (req, res) => setTimeout(() => res.send(`late pid=${process.pid}\n`), Number(req.query.ms)));
 

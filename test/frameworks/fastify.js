@@ -32,6 +32,10 @@ fastify.get('/stream', (request, reply) => {
 fastify.get('/boom', async () => {
   throw new Error('boom');
 });
+fastify.get('/async-boom', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  throw new Error('async boom');
+});
 fastify.get('/slow', async (request) => {
   await new Promise((resolve) => setTimeout(resolve, Number(request.query.ms)));
   return `late pid=${process.pid}\n`;

@@ -43,6 +43,10 @@ root.get('/stream', (ctx) => {
 root.get('/boom', () => {
   throw new Error('boom');
 });
+root.get('/async-boom', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  throw new Error('async boom');
+});
 root.get('/slow', async (ctx) => {
   await new Promise((resolve) => setTimeout(resolve, Number(ctx.query.ms)));
   ctx.body = `late pid=${process.pid}\n`;
