@@ -225,7 +225,16 @@ const PUBLIC_PATH_LINE = /connections served through net\.Socket, not on their h
 
 for (const variant of [
   { name: 'on their handles', env: {}, connection: 'HandleSocket', lines: 0 },
-  { name: 'through net.Socket (FCGI_PM_NO_RAW_HANDLE=1)', env: { FCGI_PM_NO_RAW_HANDLE: '1' }, connection: 'Socket', lines: 1 },
+  { name: 'through net.Socket (FCGI_PM_NO_RAW_HANDLE=1)', env: { FCGI_PM_NO_RAW_HANDLE: '1' }, connection: 'Socket', lines: 1, why: 'FCGI_PM_NO_RAW_HANDLE=1' },
+  { name: 'on their handles under --no-deprecation', env: { NODE_OPTIONS: '--no-deprecation' }, connection: 'HandleSocket', lines: 0 },
+  // process.binding's DEP0111 would be thrown on a later tick and kill every worker.
+  {
+    name: 'through net.Socket under --pending-deprecation --throw-deprecation',
+    env: { NODE_OPTIONS: '--pending-deprecation --throw-deprecation' },
+    connection: 'Socket',
+    lines: 1,
+    why: 'process.binding is deprecated under --pending-deprecation (DEP0111)',
+  },
 ]) {
   test(`the worker path serves connections ${variant.name}: a kept connection, a large body each way, and a warning line only when net.Socket serves`, async () => {
     const app = await startTestApp({ mode: 'pool', n: 2, env: variant.env });
@@ -247,7 +256,8 @@ for (const variant of [
     const workers = livePids(app);
     const lines = app.lines.filter((line) => PUBLIC_PATH_LINE.test(line));
     assert.equal(lines.length, variant.lines * workers.length, lines.join('\n'));
-    for (const line of lines) assert.equal(PUBLIC_PATH_LINE.exec(line)[1], 'FCGI_PM_NO_RAW_HANDLE=1');
+    for (const line of lines) assert.equal(PUBLIC_PATH_LINE.exec(line)[1], variant.why);
+    assert.ok(!app.lines.some((l) => /DeprecationWarning|exited with status/.test(l)), app.lines.join('\n'));
     app.kill('SIGTERM');
     assert.equal((await app.exited).code, 0);
   });

@@ -66,6 +66,9 @@ export function streamInternals(): StreamInternals | string {
 
 function loadStreamInternals(): StreamInternals | string {
   if (process.env[NO_RAW_HANDLE_ENV] === '1') return `${NO_RAW_HANDLE_ENV}=1`;
+  // process.binding warns (DEP0111) only under --pending-deprecation; with --throw-deprecation that
+  // warning is thrown on a later tick, out of reach of any try, and the worker would die for it.
+  if (pendingDeprecation()) return 'process.binding is deprecated under --pending-deprecation (DEP0111)';
   type Binding = (name: string) => Record<string, unknown>;
   const binding = (process as unknown as { binding?: Binding }).binding;
   if (typeof binding !== 'function') return 'process.binding is gone';
@@ -115,3 +118,9 @@ export function listeningHandleOf(server: net.Server): ListeningHandle | undefin
   return handle && typeof handle.onconnection === 'function' ? (handle as ListeningHandle) : undefined;
 }
 
+
+/** Node's --pending-deprecation, as a flag (also in NODE_OPTIONS) or NODE_PENDING_DEPRECATION=1. */
+function pendingDeprecation(): boolean {
+  const flag = '--pending-deprecation';
+  return process.execArgv.includes(flag) || (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(flag) || process.env.NODE_PENDING_DEPRECATION === '1';
+}
