@@ -77,6 +77,8 @@ function apacheConf({ dir, port, socketPath }) {
     'ServerLimit 1',
     'ThreadsPerChild 16',
     'MaxRequestWorkers 16',
+    'MinSpareThreads 1', // as examples/apache.conf: no AH10159 under load
+    'MaxSpareThreads 32',
     'KeepAlive On',
     `DocumentRoot "${dir}"`,
     '<Location "/">',
