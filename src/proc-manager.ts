@@ -124,8 +124,10 @@ export class ProcManager {
    */
   async manage(params?: ProcManagerParams): Promise<boolean> {
     for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
-    checkParamCombinations(this.params);
-    if (cluster.isWorker || !this.nProcesses) return this.becomeServer();
+    if (cluster.isWorker || !this.nProcesses) {
+      checkParamCombinations(this.params); // a manager's start runs it in preflight(), with the rest
+      return this.becomeServer();
+    }
 
     const { preflight, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
     const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable, watchNpmParent } = manager();

@@ -6,10 +6,10 @@
 import cluster from 'node:cluster';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import * as util from 'node:util';
 import { isNodeFastcgiServer } from '../fastcgi';
 import type { ProcManagerParams } from '../params';
 import { ProcManager } from '../proc-manager';
+import { describeCall } from '../worker/listen-takeover';
 import { APP_PARAMS_ENV, decodeWorkerParams } from './worker-params';
 
 /** How long a worker may run without a FastCGI server calling listen() before it says so. */
@@ -50,7 +50,7 @@ function watchFastcgiListen(pm: ProcManager): void {
       if (!listened) process.channel?.ref();
       listened = true;
     } else {
-      otherServer ??= `${this.constructor.name}.listen(${args.filter((a) => typeof a !== 'function').map((a) => util.inspect(a)).join(', ')})`;
+      otherServer ??= `${this.constructor.name}.listen(${describeCall(args.filter((a) => typeof a !== 'function'))})`;
     }
     return takenOver.apply(this, args);
   } as typeof net.Server.prototype.listen;

@@ -118,7 +118,6 @@ export function listeningHandleOf(server: net.Server): ListeningHandle | undefin
   return handle && typeof handle.onconnection === 'function' ? (handle as ListeningHandle) : undefined;
 }
 
-
 /** Node's --pending-deprecation, as a flag (also in NODE_OPTIONS) or NODE_PENDING_DEPRECATION=1. */
 function pendingDeprecation(): boolean {
   const flag = '--pending-deprecation';

@@ -31,7 +31,8 @@ export function takeOverListen(isTakenOver: (server: net.Server) => boolean, ado
   } as typeof net.Server.prototype.listen;
 }
 
-function describeCall(args: readonly unknown[]): string {
+/** A listen() call's arguments as the app wrote them: `9010`, `{ port: 3000, host: '0.0.0.0' }`. */
+export function describeCall(args: readonly unknown[]): string {
   return args.map((arg) => util.inspect(withoutFunctions(arg), { breakLength: Infinity })).join(', ');
 }
 
