@@ -3,7 +3,7 @@
 /// <reference path="../types/node-fastcgi.d.ts" preserve="true" />
 
 export { ProcManager, type AttachOptions } from './proc-manager';
-export type { ProcManagerParams, ListenSpec, Role } from './params';
+export { paramsFromEnv, type ProcManagerParams, type ListenSpec, type Role } from './params';
 export {
   defaultProcManager,
   pm_abort,
@@ -25,7 +25,7 @@ export {
 export type { StartServerOptions, RestartServerOptions } from './start-server';
 export type { RunAppOptions } from './cli';
 
-// serverPorts is small, and listen.ts loads it anyway.
+// serverPorts is small, and socket/listen.ts loads it anyway.
 export { serverPorts } from './start-server/ports';
 // start_server and the CLI load on first use: a worker, which loads this file, boots without them.
 const startServerModule = () => require('./start-server') as typeof import('./start-server');

@@ -7,11 +7,11 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress, type SocketOptions } from './listen';
+import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress, type SocketOptions } from './socket/listen';
 import { groupId, userId } from './os/accounts';
 import { describeFileError } from './os/files';
 import { planPrivileges, type PrivilegePlan } from './os/privileges';
-import { checkParamCombinations, type ProcManagerParams } from './params';
+import { checkParamCombinations, type Configuration } from './params';
 import { poolSizing, type PoolSizing } from './pool/scaling';
 import { canWatchSockets } from './pool/socket-watch';
 import { describeListen } from './socket/address';
@@ -31,17 +31,17 @@ const WRITTEN_FILES = ['log_file', 'access_log', 'slowlog'] as const;
  * Checks `params` (validated one by one already) for a start. With `check`, nothing is created:
  * files are only tested for whether they could be written. Throws with one line.
  */
-export function preflight(params: Record<string, unknown>, { check = false } = {}): StartPlan {
+export function preflight(params: Configuration, { check = false } = {}): StartPlan {
   checkParamCombinations(params);
-  const address = resolveListenAddress(params.listen as ProcManagerParams['listen']);
+  const address = resolveListenAddress(params.listen);
   if (!address) throw new Error(`no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
   if (address.kind === 'unix' && !fs.existsSync(path.dirname(address.path))) {
     throw noDirectoryFor(`listen ${describeListen(address)}`, address.path);
   }
-  const { listen_owner: owner, listen_group: group } = params as { listen_owner?: string | number; listen_group?: string | number };
+  const { listen_owner: owner, listen_group: group } = params;
   const socket: SocketOptions = {
-    backlog: params.listen_backlog as number,
-    mode: params.listen_mode as number,
+    backlog: params.listen_backlog,
+    mode: params.listen_mode,
     uid: owner === undefined ? undefined : userId(owner, 'listen_owner'),
     gid: group === undefined ? undefined : groupId(group, 'listen_group'),
   };
@@ -50,12 +50,12 @@ export function preflight(params: Record<string, unknown>, { check = false } = {
     throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
   }
   for (const param of WRITTEN_FILES) {
-    const file = params[param] as string | undefined;
+    const file = params[param];
     if (file) checkWritable(param, file);
   }
   // As root with a user, the workers' own files are created and given to that user: not on a check.
-  const handOver = check ? {} : { access_log: params.access_log as string | undefined, slowlog: params.slowlog as string | undefined };
-  const privileges = planPrivileges(params.user as string | number | undefined, params.group as string | number | undefined, handOver);
+  const handOver = check ? {} : { access_log: params.access_log, slowlog: params.slowlog };
+  const privileges = planPrivileges(params.user, params.group, handOver);
   return { address, socket, sizing, privileges };
 }
 

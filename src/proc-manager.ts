@@ -1,6 +1,6 @@
 // ProcManager: the class users see. It keeps FCGI::ProcManager's names, parameters, hooks and log
-// lines, and hands the work of each role to its own module: manager.ts forks and reaps, worker.ts
-// drains requests, listen.ts finds the socket.
+// lines, and hands the work of each role to its own modules: pool/ forks and reaps, worker/ drains
+// requests, socket/ finds and opens the socket, params/ checks the parameters.
 
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
@@ -14,21 +14,22 @@ import {
   resolveListenAddress,
   WORKER_BACKLOG_ENV,
   WORKER_LISTEN_FD_ENV,
-} from './listen';
+} from './socket/listen';
 import { checkAppendable, describeFileError, openOrThrow } from './os/files';
 import { equipWorker } from './worker/equip';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { sendToManager } from './pool/messages';
 import type { WorkerPool } from './pool/pool';
 import type { PoolSizing } from './pool/scaling';
-import { Log, type Logger, type LogLevel } from './log/log';
+import { Log, type LogLevel } from './log/log';
 import type { WorkerOutput } from './log/worker-output';
 import {
   checkParamCombinations,
   DEFAULT_PARAMS,
   type ProcManagerParams,
+  type ResolvedParams,
+  resolveParams,
   type Role,
-  validateParameter,
   validateParams,
   WORKER_TITLE,
 } from './params';
@@ -94,7 +95,8 @@ export class ProcManager {
   /** The class of the instance that the pm_* functions act on (Perl's $FCGI::ProcManager::Default). */
   static Default: new (params?: ProcManagerParams) => ProcManager = ProcManager;
 
-  private readonly params: Record<string, unknown>;
+  /** Every parameter, checked and over its default; and any other key given, as Perl keeps it. */
+  private readonly params: ResolvedParams & { [key: string]: unknown };
   private readonly signalCounts: Record<string, number> = {};
   private pool: WorkerPool | undefined;
   private lifecycle: WorkerLifecycle | undefined;
@@ -110,9 +112,9 @@ export class ProcManager {
   private log: Log;
 
   constructor(params?: ProcManagerParams) {
-    this.params = { ...DEFAULT_PARAMS, ...validateParams(params) };
+    this.params = resolveParams(validateParams(params));
     checkParamCombinations(this.params);
-    this.log = new Log({ logger: this.params.logger as Logger | undefined });
+    this.log = new Log({ logger: this.params.logger });
   }
 
   // ---- Manager methods ----------------------------------------------------------------------
@@ -123,7 +125,7 @@ export class ProcManager {
    * true, and the caller goes on to serve requests.
    */
   async manage(params?: ProcManagerParams): Promise<boolean> {
-    for (const [key, value] of Object.entries(validateParams(params))) this.params[key] = value;
+    Object.assign(this.params, validateParams(params));
     if (cluster.isWorker || !this.nProcesses) {
       checkParamCombinations(this.params); // a manager's start runs it in preflight(), with the rest
       return this.becomeServer();
@@ -139,25 +141,25 @@ export class ProcManager {
     this.workerExecArgvValue = privileges.execArgv;
     this.workerEnvValue = privileges.env;
     this.log = this.openLog();
-    if (this.params.access_log) checkAppendable('access_log', this.params.access_log as string);
-    if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog as string);
+    if (this.params.access_log) checkAppendable('access_log', this.params.access_log);
+    if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog);
     const socket = await openManagerSocket(address, plan.socket);
     // An inherited socket keeps the backlog it was opened with (start_server's is 4096): the workers
     // repeat that one.
     if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
 
-    const bootNice = this.params.boot_nice as number;
+    const bootNice = this.params.boot_nice;
     const noBootNice = bootNice > 0 ? bootNiceUnavailable() : undefined;
     this.bootNiceValue = noBootNice ? 0 : bootNice;
     const pool = (this.pool = new WorkerPool(this, socket));
     // status_path's figures: the scoreboard, and the socket's listen queue.
-    const collector = new StatusCollector(socket.fd, { pool: String(this.params.pm_title), configuredBacklog: socket.backlog });
+    const collector = new StatusCollector(socket.fd, { pool: this.params.pm_title, configuredBacklog: socket.backlog });
     this.pool.setStatusSource((board) => collector.snapshot(board));
     if (this.params.status_listen !== undefined) {
-      const where = await startStatusListener(parseListenSpec(this.params.status_listen as string | number), {
-        statusPath: (this.params.status_path as string | undefined) ?? '/status',
-        pingPath: (this.params.ping_path as string | undefined) ?? '/ping',
-        pingResponse: String(this.params.ping_response),
+      const where = await startStatusListener(parseListenSpec(this.params.status_listen), {
+        statusPath: this.params.status_path ?? '/status',
+        pingPath: this.params.ping_path ?? '/ping',
+        pingResponse: this.params.ping_response,
         snapshot: async () => collector.snapshot(await pool.freshScoreboard()),
       });
       this.notify(`status and ping over HTTP on ${where} (status_listen)`);
@@ -197,7 +199,7 @@ export class ProcManager {
     if (!this.params.no_signals) {
       for (const name of MANAGER_SIGNALS) process.on(`SIG${name}`, () => this.pool?.handleSignal(name));
     }
-    this.changeProcessName(String(this.params.pm_title));
+    this.changeProcessName(this.params.pm_title);
     this.writePidFile();
   }
 
@@ -215,7 +217,7 @@ export class ProcManager {
 
   /** Writes this process's pid to `fname` (default: pid_fname). A failure is a warning, as in Perl. */
   writePidFile(fname?: string): void {
-    const file = fname || (this.params.pid_fname as string | undefined);
+    const file = fname || this.params.pid_fname;
     if (!file) return;
     try {
       manager().writePidFileAtomically(file, process.pid);
@@ -226,7 +228,7 @@ export class ProcManager {
 
   /** Removes the pid file (default: pid_fname) if it still holds this process's pid. */
   removePidFile(fname?: string): boolean {
-    const file = fname || (this.params.pid_fname as string | undefined);
+    const file = fname || this.params.pid_fname;
     if (!file) return false;
     try {
       const result = manager().removePidFileIfOurs(file, process.pid);
@@ -328,7 +330,7 @@ export class ProcManager {
 
   /** Reads a parameter, or sets it when `value` is given (validated as in the constructor). */
   parameter(key: string, value?: unknown): unknown {
-    if (value !== undefined) this.params[key] = validateParameter(key, value);
+    if (value !== undefined) Object.assign(this.params, validateParams({ [key]: value }));
     return this.params[key];
   }
 
@@ -381,27 +383,27 @@ export class ProcManager {
   // ---- Parameters ---------------------------------------------------------------------------
 
   get role(): Role {
-    return this.params.role as Role;
+    return this.params.role;
   }
 
   get nProcesses(): number {
-    return (this.params.n_processes as number | undefined) ?? 0;
+    return this.params.n_processes;
   }
 
   get startDelaySeconds(): number {
-    return this.params.start_delay as number;
+    return this.params.start_delay;
   }
 
   get dieTimeoutSeconds(): number {
-    return this.params.die_timeout as number;
+    return this.params.die_timeout;
   }
 
   get reloadSurge(): number {
-    return (this.params.reload_surge as number | undefined) ?? Math.max(1, this.nProcesses);
+    return this.params.reload_surge ?? Math.max(1, this.nProcesses);
   }
 
   get reloadTimeoutSeconds(): number {
-    return this.params.reload_timeout as number;
+    return this.params.reload_timeout;
   }
 
   /** The workers' stdout and stderr, when they come through the manager's log (log_file or log_timestamps). */
@@ -421,15 +423,15 @@ export class ProcManager {
   }
 
   get requestTerminateTimeoutSeconds(): number {
-    return this.params.request_terminate_timeout as number;
+    return this.params.request_terminate_timeout;
   }
 
   get workerTimeoutSeconds(): number {
-    return this.params.worker_timeout as number;
+    return this.params.worker_timeout;
   }
 
   get reloadWarmupSeconds(): number {
-    return this.params.reload_warmup as number;
+    return this.params.reload_warmup;
   }
 
   /** boot_nice, or 0 where the manager could not give the priority back (see os/boot-priority). */
@@ -440,8 +442,8 @@ export class ProcManager {
   /** This worker's recycling limits, its max_requests jittered once per process. */
   get recyclePolicy(): RecyclePolicy {
     return (this.recycle ??= {
-      maxRequests: requestLimit(this.params.max_requests as number, this.params.max_requests_jitter as number),
-      maxMemoryBytes: this.params.max_memory as number,
+      maxRequests: requestLimit(this.params.max_requests, this.params.max_requests_jitter),
+      maxMemoryBytes: this.params.max_memory,
     });
   }
 
@@ -490,9 +492,8 @@ export class ProcManager {
 
   /** The log of a process that writes its own: log_file, log_timestamps or the logger. */
   private openLog(): Log {
-    const file = this.params.log_file as string | undefined;
-    return openOrThrow('log_file', file, () =>
-      new Log({ logger: this.params.logger as Logger | undefined, file, timestamps: this.params.log_timestamps as boolean }));
+    const file = this.params.log_file;
+    return openOrThrow('log_file', file, () => new Log({ logger: this.params.logger, file, timestamps: this.params.log_timestamps }));
   }
 
   private worker(): WorkerLifecycle {
@@ -519,7 +520,7 @@ export class ProcManager {
       // No manager announces an address here: the process serves where its application asked.
       return this.notify(`listening on ${describeServerAddress(server)} (the server's own listen())`);
     }
-    const address = resolveListenAddress(this.params.listen as ProcManagerParams['listen']);
+    const address = resolveListenAddress(this.params.listen);
     if (!address) throw new Error(`attach: no socket to listen on; ${HOW_TO_GIVE_A_SOCKET}`);
     this.notify(`listening on ${await listenStandalone(server, address)}`);
   }

@@ -28,7 +28,7 @@ const { RawConnection, TYPE, request } = require('./fcgi-raw-client');
 const { requestLoop, readStatus, START_SERVER } = require('./fixtures/start-server-tools');
 
 const { KNOWN_PARAMS } = require('../dist/params');
-const { parameterFlags, flagKind, kebabCase } = require('../dist/cli/flags');
+const { parameterFlags, kebabCase } = require('../dist/cli/flags');
 const { parseCommandLine, UsageError } = require('../dist/cli/options');
 const { checkConfigParams, effectiveParams } = require('../dist/cli/config');
 const { encodeWorkerParams, decodeWorkerParams } = require('../dist/cli/worker-params');
@@ -77,33 +77,24 @@ function loadedIn(proc) {
 
 // ---- Pure parts -------------------------------------------------------------------------------
 
-test('flags: one per ProcManager parameter but role and logger, in kebab-case, typed by its validator, with the aliases', () => {
+test('flags: one per parameter of the table but the library-only ones, in kebab-case, with the aliases and placeholders', () => {
   const flags = parameterFlags();
   assert.deepEqual(flags.map((f) => f.param), KNOWN_PARAMS.filter((p) => p !== 'role' && p !== 'logger'));
   for (const flag of flags) assert.equal(flag.name, flag.param.replace(/_/g, '-'));
   const byParam = Object.fromEntries(flags.map((f) => [f.param, f]));
-  assert.equal(byParam.n_processes.kind, 'number');
-  assert.equal(byParam.die_timeout.kind, 'number');
-  assert.equal(byParam.no_signals.kind, 'boolean');
-  assert.equal(byParam.listen.kind, 'string');
-  assert.equal(byParam.pid_fname.kind, 'string');
-  assert.equal(byParam.log_timestamps.kind, 'boolean');
-  assert.equal(byParam.log_file.kind, 'string');
-  assert.equal(byParam.access_format.kind, 'string');
+  for (const param of ['no_signals', 'log_timestamps', 'status_listen_public']) assert.equal(byParam[param].isSwitch, true, param);
+  for (const param of ['n_processes', 'listen', 'pid_fname', 'log_file', 'access_format', 'user']) assert.equal(byParam[param].isSwitch, false, param);
+  // Placeholders come from the kind of value: every timeout reads SECONDS, every file FILE.
+  for (const param of ['die_timeout', 'reload_timeout', 'reload_warmup', 'request_terminate_timeout', 'process_idle_timeout']) assert.equal(byParam[param].placeholder, 'SECONDS', param);
+  for (const param of ['pid_fname', 'log_file', 'access_log', 'slowlog']) assert.equal(byParam[param].placeholder, 'FILE', param);
+  assert.equal(byParam.user.placeholder, 'USER');
+  assert.equal(byParam.group.placeholder, 'GROUP');
   assert.equal(byParam.n_processes.short, 'n');
   assert.deepEqual(byParam.n_processes.aliases, ['processes']);
   assert.equal(byParam.listen.short, 'l');
   assert.deepEqual(byParam.pid_fname.aliases, ['pid-file']);
   assert.deepEqual(byParam.pm_title.aliases, ['title']);
-  // A parameter added later gets its flag from the list and its type from its validator.
-  const validate = (key, value) => {
-    if (key !== 'max_lifetime') throw new Error('unexpected');
-    const n = Number(value);
-    if (typeof value === 'boolean' || !Number.isFinite(n)) throw new TypeError('a number');
-    return n;
-  };
-  assert.deepEqual(parameterFlags(['max_lifetime'], validate).map(({ name, kind }) => ({ name, kind })), [{ name: 'max-lifetime', kind: 'number' }]);
-  assert.equal(flagKind('no_signals'), 'boolean');
+  assert.equal(byParam.die_timeout.description, 'seconds to wait for workers after TERM before KILL; 0: for ever (default 60)');
   assert.equal(kebabCase('a_b_c'), 'a-b-c');
 });
 
@@ -152,7 +143,7 @@ test('config: parameter names only, validated; defaults < file < flags', () => {
   assert.equal(effectiveParams({}, {}, 8).n_processes, 8);
   assert.equal('role' in merged, false);
   assert.throws(() => checkConfigParams({ workers: 2 }, 'c.json'), /^Error: c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)$|c\.json: unknown parameter 'workers' \(did you mean 'n_processes'\?\)/);
-  assert.throws(() => checkConfigParams({ role: 'server' }, 'c.json'), /c\.json: unknown parameter 'role'/);
+  assert.throws(() => checkConfigParams({ role: 'server' }, 'c.json'), /c\.json: role is set by manage\(\) itself/);
   assert.throws(() => checkConfigParams({ logger: console }, 'c.js'), /c\.js: logger is for the library \(new ProcManager\(\{ logger \}\)\); fcgi-pm logs to stderr, or to --log-file/);
   assert.throws(() => checkConfigParams({ die_timeout: -1 }, 'c.json'), /c\.json: die_timeout must not be negative/);
   assert.throws(() => checkConfigParams([1], 'c.json'), /c\.json: must hold an object/);

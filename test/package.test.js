@@ -1,6 +1,6 @@
 'use strict';
-// What a new user meets first: the packed package, its types under strict TypeScript, and the README's
-// examples and links.
+// What a new user meets first: the packed package, its types under strict TypeScript, and the examples and
+// links of the README, CONTRIBUTING.md and docs/.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -9,7 +9,6 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, tempDir } = require('./helpers');
 
-const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepare'];
 
 test('the packed package ships its types and runs no script when it is installed', () => {
@@ -87,23 +86,92 @@ fcgi.createServer((req, res) => {
   assert.match(without.stdout, /TS7016: Could not find a declaration file for module 'node-fastcgi'/, 'without the line, strict TypeScript refuses it');
 });
 
-test("the README's JavaScript examples are valid as written", () => {
-  const blocks = [...README.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length >= 1, 'the README has JavaScript examples');
+/** The markdown a reader follows: the README, CONTRIBUTING.md and every page under docs/ (repository paths). */
+const MARKDOWN = ['README.md', 'CONTRIBUTING.md', ...fs.readdirSync(path.join(ROOT, 'docs'), { recursive: true })
+  .filter((f) => f.endsWith('.md')).map((f) => path.posix.join('docs', f.split(path.sep).join('/')))];
+const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
+
+/** The text outside fenced code blocks (a fence may be indented, inside a list). */
+function outsideCode(markdown) {
+  let fenced = false;
+  return markdown.split('\n').map((line) => {
+    if (/^\s*```/.test(line)) { fenced = !fenced; return ''; }
+    return fenced ? '' : line;
+  }).join('\n');
+}
+
+/** The anchors GitHub makes of a markdown file's headings: its slugs, with -1, -2 for repeats. */
+function anchors(markdown) {
+  const seen = new Map();
+  const result = new Set();
+  for (const [, text] of outsideCode(markdown).matchAll(/^#{1,6}[ \t]+(.*?)[ \t#]*$/gm)) {
+    const slug = text
+      .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1') // a link's text
+      .replace(/[`*]/g, '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    result.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return result;
+}
+
+test('the JavaScript examples of the README, CONTRIBUTING.md and docs/ are valid as written', () => {
   const dir = tempDir();
-  blocks.forEach((code, i) => {
-    const isModule = /^\s*import\s/m.test(code) && !/require\(/.test(code);
-    const file = path.join(dir, `example-${i}.${isModule ? 'mjs' : 'cjs'}`);
-    fs.writeFileSync(file, code);
-    const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8' });
-    assert.equal(check.status, 0, `README example ${i + 1} does not parse:\n${code}\n${check.stderr}`);
-  });
+  let count = 0;
+  for (const file of MARKDOWN) {
+    const blocks = [...read(file).matchAll(/^\s*```js\n([\s\S]*?)^\s*```/gm)].map((m) => m[1]);
+    if (file === 'README.md') assert.ok(blocks.length >= 1, 'the README has JavaScript examples');
+    blocks.forEach((code, i) => {
+      const isModule = /^\s*import\s/m.test(code) && !/require\(/.test(code);
+      const name = `${file.replace(/\W/g, '-')}-${i}.${isModule ? 'mjs' : 'cjs'}`;
+      fs.writeFileSync(path.join(dir, name), code);
+      const check = spawnSync(process.execPath, ['--check', path.join(dir, name)], { encoding: 'utf8' });
+      assert.equal(check.status, 0, `${file}: example ${i + 1} does not parse:\n${code}\n${check.stderr}`);
+      count++;
+    });
+  }
+  assert.ok(count >= 2, `found ${count} examples`);
 });
 
-test("the README's relative links point to files in the repository", () => {
-  const links = [...README.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)|`((?:docs|examples|bench|src|test|bin|shared)\/[^`\s]+\.(?:md|js|ts|conf))`/g)]
-    .map((m) => m[1] ?? m[2])
-    .filter((link) => !/^[a-z]+:/.test(link) && !link.includes('*'));
-  assert.ok(links.length > 5, `found ${links.length} links`);
-  for (const link of links) assert.ok(fs.existsSync(path.join(ROOT, link)), `README links to ${link}, which is not in the repository`);
+test('the relative links of the README, CONTRIBUTING.md and docs/ point to files, and to headings that exist', () => {
+  assert.ok(MARKDOWN.length > 5, `found ${MARKDOWN.length} markdown files`);
+  for (const file of MARKDOWN) {
+    const text = outsideCode(read(file));
+    const folder = path.posix.dirname(file);
+    // [text](target) is relative to the file's own folder; a `repo/path.ext` in backticks names a file from
+    // the repository's root, as the docs write paths.
+    const links = [
+      ...[...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((l) => !/^[a-z]+:/.test(l))
+        .map((l) => { const [target, anchor] = l.split('#'); return { target: target ? path.posix.join(folder, target) : file, anchor, as: l }; }),
+      ...[...text.matchAll(/`((?:docs|examples|bench|src|test|bin|shared|types)\/[^`\s]+\.(?:md|js|ts|conf))`/g)].map((m) => m[1])
+        .filter((l) => !l.includes('*')).map((l) => ({ target: l, anchor: undefined, as: l })),
+    ];
+    if (file === 'README.md') assert.ok(links.length > 5, `found ${links.length} links in the README`);
+    for (const { target, anchor, as } of links) {
+      assert.ok(fs.existsSync(path.join(ROOT, target)), `${file} links to ${as}, which is not in the repository`);
+      if (anchor !== undefined && target.endsWith('.md')) {
+        assert.ok(anchors(read(target)).has(anchor), `${file} links to ${as}, but ${target} has no heading #${anchor}`);
+      }
+    }
+  }
+});
+
+test('the anchors are GitHub slugs of the headings', () => {
+  const slugs = anchors("# In code: `manage()` and `attach()`\n```sh\n# not a heading\n```\n## Differences from Perl's start_server 0.35, and why\n## Signals\n### Signals\n");
+  assert.deepEqual([...slugs], ['in-code-manage-and-attach', 'differences-from-perls-start_server-035-and-why', 'signals', 'signals-1']);
+});
+
+test('the layout drawing in CONTRIBUTING.md names every folder under src/, and only what is there', () => {
+  const layout = read('CONTRIBUTING.md').split('\n## Project layout')[1];
+  assert.ok(layout, 'CONTRIBUTING.md has a Project layout section');
+  const drawing = /```text\n([\s\S]*?)```/.exec(layout)?.[1];
+  assert.ok(drawing, 'the Project layout section has a drawing (a ```text block)');
+  const folders = fs.readdirSync(path.join(ROOT, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  assert.ok(folders.length >= 5, `src/ has ${folders.length} folders`);
+  const named = new Set(drawing.split('\n').map((line) => /^│\s+[├└]── (\S+)/.exec(line)?.[1]).filter(Boolean));
+  for (const folder of folders) assert.ok(named.has(`${folder}/`), `the layout drawing in CONTRIBUTING.md does not name src/${folder}/`);
+  for (const entry of named) assert.ok(fs.existsSync(path.join(ROOT, 'src', entry)), `the layout drawing names src/${entry}, which is not there`);
 });

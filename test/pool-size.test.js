@@ -5,7 +5,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startHello, livePids, fcgiRequest, requestLoops, eventually, sleep, posixVariants } = require('./helpers');
-const { dynamicMaintenance, ondemandMaintenance, poolSizing, defaultStartServers } = require('../dist/pool/scaling');
+const { dynamicMaintenance, ondemandMaintenance, poolSizing: sizingOfResolved, defaultStartServers } = require('../dist/pool/scaling');
+const { resolveParams, validateParams } = require('../dist/params');
+
+/** The sizing of a pool given these parameters, over the defaults, as the manager decides it. */
+const poolSizing = (params) => sizingOfResolved(resolveParams(validateParams(params)));
 
 test('TTIN adds a worker and TTOU retires the highest slot, down to one and no further; a request loop loses nothing', async () => {
   const pm = await startHello({ n: 2 });

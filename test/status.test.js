@@ -14,7 +14,7 @@ const { tempDir, startHello, livePids, fcgiRequest, eventually, skipWithout, hav
 const { parseStatusQuery, renderStatus } = require('../dist/status/formats');
 const { collectSnapshot } = require('../dist/status/collect');
 const { parseSsOutput, parseProcNetTcp, readListenQueue } = require('../dist/socket/listen-queue');
-const { openManagerSocket, resolveListenAddress } = require('../dist/listen');
+const { openManagerSocket, resolveListenAddress } = require('../dist/socket/listen');
 const { validateParams, checkParamCombinations } = require('../dist/params');
 
 /** PHP-FPM 8.2's keys, as its ?json writes them. */

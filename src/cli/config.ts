@@ -4,12 +4,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_PARAMS, KNOWN_PARAMS, likelyMeant, validateParameter } from '../params';
-import { isConfigurable, NOT_CONFIGURABLE_BECAUSE } from './flags';
+import { type Configuration, type GivenParams, isConfigurable, KNOWN_PARAMS, likelyMeant, resolveParams, validateParams } from '../params';
+import { notConfigurableBecause } from './flags';
 import { UsageError } from './options';
 
 /** Reads a config file: `.json` is parsed; anything else is loaded as a module (CommonJS or ESM). */
-export async function loadConfigFile(file: string): Promise<Record<string, unknown>> {
+export async function loadConfigFile(file: string): Promise<GivenParams> {
   const where = `--config ${file}`;
   const absolute = path.resolve(file);
   let loaded: unknown;
@@ -46,22 +46,21 @@ function unwrapDefault(mod: unknown): unknown {
  * Checks what a config file holds: an object whose keys are parameter names a user may set, with
  * valid values. Returns the validated values. Pure.
  */
-export function checkConfigParams(loaded: unknown, where: string): Record<string, unknown> {
+export function checkConfigParams(loaded: unknown, where: string): GivenParams {
   if (typeof loaded !== 'object' || loaded === null || Array.isArray(loaded)) {
     throw new UsageError(`${where}: must hold an object of parameters (${KNOWN_PARAMS.filter(isConfigurable).join(', ')})`);
   }
-  const params: Record<string, unknown> = {};
+  const params: GivenParams = {};
   for (const [key, value] of Object.entries(loaded)) {
     if (!isConfigurable(key)) {
-      const because = NOT_CONFIGURABLE_BECAUSE[key];
+      const because = notConfigurableBecause(key);
       if (because) throw new UsageError(`${where}: ${because}`);
       const meant = likelyMeant(key);
       const hint = meant && isConfigurable(meant) ? ` (did you mean '${meant}'?)` : '';
       throw new UsageError(`${where}: unknown parameter '${key}'${hint}`);
     }
-    if (value === undefined) continue;
     try {
-      params[key] = validateParameter(key, value);
+      Object.assign(params, validateParams({ [key]: value }));
     } catch (err) {
       throw new UsageError(`${where}: ${(err as Error).message}`);
     }
@@ -70,11 +69,7 @@ export function checkConfigParams(loaded: unknown, where: string): Record<string
 }
 
 /** The parameters fcgi-pm runs with: its defaults, then the config file, then the flags. Pure. */
-export function effectiveParams(
-  fileParams: Record<string, unknown>,
-  flagParams: Record<string, unknown>,
-  defaultProcesses: number,
-): Record<string, unknown> {
-  const { role: _role, ...defaults } = DEFAULT_PARAMS;
-  return { ...defaults, n_processes: defaultProcesses, ...fileParams, ...flagParams };
+export function effectiveParams(fileParams: GivenParams, flagParams: GivenParams, defaultProcesses: number): Configuration {
+  const { role: _role, ...params } = resolveParams({ n_processes: defaultProcesses, ...fileParams, ...flagParams });
+  return params; // manage() sets role
 }

@@ -30,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return fail(err);
   }
   try {
-    return await runApp({ ...(plan.params as Omit<RunAppOptions, 'app'>), app: plan.app, args: plan.args });
+    return await runApp({ ...plan.params, app: plan.app, args: plan.args });
   } catch (err) {
     return fail(err); // bad socket: nothing has forked
   }
@@ -47,7 +47,7 @@ function effectiveConfiguration(plan: AppPlan, configFile: string | undefined, s
 async function runOptions(command: RunCommand): Promise<RunAppOptions> {
   const fileParams = command.configFile === undefined ? {} : await loadConfigFile(command.configFile);
   const params = effectiveParams(fileParams, command.flagParams, defaultProcesses());
-  return { ...(params as Omit<RunAppOptions, 'app'>), app: command.app, args: command.args };
+  return { ...params, app: command.app, args: command.args };
 }
 
 /**

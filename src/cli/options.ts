@@ -2,7 +2,7 @@
 // refuses bad input is here, so fcgi-pm fails with one line and exit 2 before it forks or binds.
 
 import { parseArgs } from 'node:util';
-import { likelyMeant, validateParameter } from '../params';
+import { type GivenParams, likelyMeant, validateParams } from '../params';
 import { kebabCase, type ParameterFlag, parameterFlags } from './flags';
 
 export class UsageError extends Error {}
@@ -12,7 +12,7 @@ export interface RunCommand {
   /** `--config FILE`, as given. */
   configFile: string | undefined;
   /** The parameters the flags set, validated, by parameter name; the last flag given for one wins. */
-  flagParams: Record<string, unknown>;
+  flagParams: GivenParams;
   /** The app, as given (resolved against the working directory later). */
   app: string;
   /** The app's own arguments. */
@@ -51,9 +51,9 @@ export function optionTable(flags: readonly ParameterFlag[]): {
   };
   for (const flag of flags) {
     for (const name of [flag.name, ...flag.aliases]) {
-      const type = flag.kind === 'boolean' ? 'boolean' : 'string';
+      const type = flag.isSwitch ? 'boolean' : 'string';
       add(name, name === flag.name && flag.short ? { type, short: flag.short } : { type }, flag);
-      if (flag.kind === 'boolean' && !name.startsWith('no-')) {
+      if (flag.isSwitch && !name.startsWith('no-')) {
         add(`no-${name}`, { type: 'boolean' }, flag);
         negated.add(`no-${name}`);
       }
@@ -76,14 +76,14 @@ export function parseCommandLine(argv: readonly string[], flags: readonly Parame
   if (values.help) return { action: 'help' };
   if (values.version) return { action: 'version' };
 
-  const flagParams: Record<string, unknown> = {};
+  const flagParams: GivenParams = {};
   for (const token of tokens ?? []) {
     if (token.kind !== 'option') continue;
     const flag = paramOf.get(token.name);
     if (!flag) continue;
-    const given = flag.kind === 'boolean' ? !negated.has(token.name) : token.value;
+    const given = flag.isSwitch ? !negated.has(token.name) : token.value;
     try {
-      flagParams[flag.param] = validateParameter(flag.param, given);
+      Object.assign(flagParams, validateParams({ [flag.param]: given }));
     } catch (err) {
       throw new UsageError(`${token.rawName}: ${(err as Error).message}`);
     }

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ProcManagerParams } from '../params';
+import type { Configuration, ProcManagerParams } from '../params';
 import { ProcManager } from '../proc-manager';
 import { checkConfigParams, effectiveParams } from './config';
 import { UsageError } from './options';
@@ -27,7 +27,7 @@ export interface AppPlan {
   app: string;
   args: string[];
   /** The ProcManager parameters, validated, defaults filled in. */
-  params: Record<string, unknown>;
+  params: Configuration;
 }
 
 /** The worker count when none is given, as `pm2 -i max` and node:cluster's examples choose. */
@@ -74,6 +74,6 @@ export async function runApp(options: RunAppOptions): Promise<never> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Merged with the pool's own setupPrimary() (its stdio) when manage() forks.
   cluster.setupPrimary({ exec: plan.app, args: plan.args, execArgv: [...process.execArgv, '--require', PRELOAD] });
-  await new ProcManager(plan.params as ProcManagerParams).manage();
+  await new ProcManager(plan.params).manage();
   throw new Error('runApp: the manager returned from manage()'); // manage() resolves only in a worker
 }

@@ -7,7 +7,6 @@ import cluster from 'node:cluster';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { isNodeFastcgiServer } from '../fastcgi';
-import type { ProcManagerParams } from '../params';
 import { ProcManager } from '../proc-manager';
 import { describeCall } from '../worker/listen-takeover';
 import { APP_PARAMS_ENV, decodeWorkerParams } from './worker-params';
@@ -21,7 +20,7 @@ function setUpWorker(encoded: string): void {
   // Not for the app's own child processes: they inherit the environment and, with fork(), execArgv.
   delete process.env[APP_PARAMS_ENV];
   forgetPreload();
-  const pm = new ProcManager(decodeWorkerParams(encoded) as ProcManagerParams);
+  const pm = new ProcManager(decodeWorkerParams(encoded));
   const listenBefore = net.Server.prototype.listen;
   pm.manage().catch((err: Error) => pm.abort(`fcgi-pm: worker set-up failed: ${err.message}`, 2));
   // manage() does a worker's set-up synchronously; if it ever deferred it, the app would bind its own address.

@@ -1,7 +1,7 @@
 // Opening the files a parameter names, with errors that name the parameter and say what errno means.
 
 import * as fs from 'node:fs';
-import { describeErrno } from '../listen';
+import { describeErrno } from '../socket/listen';
 
 /** "ENOENT (no such file or directory)" for a failed open(). */
 export function describeFileError(err: unknown): string {

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RespawnBackoff } from '../backoff';
 import { BOOT_ATTEMPTS, BOOT_FAILURE_STATUS, BootFailures } from './boot-failures';
-import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../listen';
+import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../socket/listen';
 import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
@@ -196,7 +196,7 @@ export class WorkerPool {
   }
 
   start(): void {
-    // Workers accept on their own copy of the manager's socket (see listen.ts), so no connection
+    // Workers accept on their own copy of the manager's socket (see socket/listen.ts), so no connection
     // passes through the manager. SCHED_NONE makes any listen() the app does itself behave the same
     // way instead of round-robin through the primary, which costs an IPC hop per connection.
     cluster.schedulingPolicy = cluster.SCHED_NONE;

@@ -3,6 +3,8 @@
 // (the oldest); below min_spare_servers, workers are started at a rate that doubles each round in a
 // row (1, 2, 4 ... up to max_spawn_rate) and falls back to 1 once the pool has enough idle ones.
 
+import { DEFAULT_PARAMS, type ResolvedParams } from '../params';
+
 export interface DynamicLimits {
   /** pm.max_children: n_processes. */
   maxChildren: number;
@@ -51,8 +53,6 @@ export function defaultStartServers(minSpare: number, maxSpare: number): number 
   return minSpare + Math.floor((maxSpare - minSpare) / 2);
 }
 
-export type ProcessManagerMode = 'static' | 'dynamic' | 'ondemand';
-
 /** The checks PHP-FPM makes of a dynamic pool's numbers; throws naming them. */
 export function checkDynamicLimits(p: { maxChildren: number; startServers: number; minSpare: number; maxSpare: number }): void {
   const { maxChildren, startServers, minSpare, maxSpare } = p;
@@ -91,28 +91,24 @@ export function ondemandMaintenance(
 }
 
 /** The pool's sizing from its parameters (validated one by one already); throws on a bad combination. */
-export function poolSizing(params: Record<string, unknown>): PoolSizing {
+export function poolSizing(params: Pick<ResolvedParams, PoolParam>): PoolSizing {
+  const maxChildren = params.n_processes;
+  const dynamicOnly = (['start_servers', 'min_spare_servers', 'max_spare_servers'] as const).find((key) => params[key] !== undefined);
+  if (params.pm !== 'dynamic' && dynamicOnly) throw new TypeError(`${dynamicOnly} is for pm = dynamic; this pool is pm = ${params.pm}`);
+  // Only a value other than its default is refused: fcgi-pm passes every parameter, defaults included.
+  if (params.pm !== 'ondemand' && params.process_idle_timeout !== DEFAULT_PARAMS.process_idle_timeout) {
+    throw new TypeError(`process_idle_timeout is for pm = ondemand; this pool is pm = ${params.pm}`);
+  }
   if (params.pm === 'ondemand') {
-    for (const key of ['start_servers', 'min_spare_servers', 'max_spare_servers']) {
-      if (params[key] !== undefined) throw new TypeError(`${key} is for pm = dynamic; this pool is pm = ondemand`);
-    }
-    const maxChildren = Number(params.n_processes ?? 0);
     if (!(maxChildren >= 1)) throw new RangeError(`pm = ondemand needs n_processes (pm.max_children) of at least 1, got ${maxChildren}`);
-    return { mode: 'ondemand', maxChildren, idleTimeoutMs: Number(params.process_idle_timeout ?? 10) * 1000 };
+    return { mode: 'ondemand', maxChildren, idleTimeoutMs: params.process_idle_timeout * 1000 };
   }
-  if (params.process_idle_timeout !== undefined && params.pm !== 'ondemand') {
-    throw new TypeError(`process_idle_timeout is for pm = ondemand; this pool is pm = ${String(params.pm ?? 'static')}`);
-  }
-  if (params.pm !== 'dynamic') {
-    for (const key of ['start_servers', 'min_spare_servers', 'max_spare_servers']) {
-      if (params[key] !== undefined) throw new TypeError(`${key} is for pm = dynamic; this pool is pm = ${String(params.pm ?? 'static')}`);
-    }
-    return { mode: 'static' };
-  }
-  const maxChildren = Number(params.n_processes ?? 0);
-  const minSpare = Number(params.min_spare_servers ?? 0);
-  const maxSpare = Number(params.max_spare_servers ?? 0);
-  const startServers = params.start_servers === undefined ? defaultStartServers(minSpare, maxSpare) : Number(params.start_servers);
+  if (params.pm === 'static') return { mode: 'static' };
+  const minSpare = params.min_spare_servers ?? 0; // 0: refused below, as missing
+  const maxSpare = params.max_spare_servers ?? 0;
+  const startServers = params.start_servers ?? defaultStartServers(minSpare, maxSpare);
   checkDynamicLimits({ maxChildren, startServers, minSpare, maxSpare });
-  return { mode: 'dynamic', startServers, limits: { maxChildren, minSpare, maxSpare, maxSpawnRate: Number(params.max_spawn_rate ?? 32) } };
+  return { mode: 'dynamic', startServers, limits: { maxChildren, minSpare, maxSpare, maxSpawnRate: params.max_spawn_rate } };
 }
+
+type PoolParam = 'pm' | 'n_processes' | 'start_servers' | 'min_spare_servers' | 'max_spare_servers' | 'max_spawn_rate' | 'process_idle_timeout';

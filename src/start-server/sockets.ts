@@ -4,7 +4,7 @@
 //
 // Node offers no listen() without an accept watcher that would take connections in this process.
 // So the socket is bound and put in the listening state as the ProcManager's own socket is
-// (bindServerHandle and listenWithoutAccepting in ../listen.ts), and then made blocking:
+// (bindServerHandle and listenWithoutAccepting in ../socket/listen.ts), and then made blocking:
 // - with posix-node: fcntl(2) on the fd, in this process;
 // - without it: a helper gets them at fds 0-2, which libuv puts in blocking mode before exec; the flag
 //   belongs to the shared open file description, so it sticks. (Measured: about 150 ms in all for
@@ -15,7 +15,7 @@ import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { type BoundHandle, bindServerHandle, formatHostPort, listenWithoutAccepting, removeStaleSocket, socketAddress } from '../listen';
+import { type BoundHandle, bindServerHandle, formatHostPort, listenWithoutAccepting, removeStaleSocket, socketAddress } from '../socket/listen';
 import { optionalPosix } from '../posix';
 import type { SocketSpec } from './ports';
 

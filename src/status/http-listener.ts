@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { listenStandalone } from '../listen';
+import { listenStandalone } from '../socket/listen';
 import type { ListenAddress } from '../socket/address';
 import { CONTENT_TYPES, NO_CACHE_HEADERS, parseStatusQuery, renderStatus } from './formats';
 import type { PoolSnapshot } from './snapshot';

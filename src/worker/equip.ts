@@ -4,26 +4,28 @@
 // Each feature's modules are loaded only when its parameter is set: a worker boots without the rest.
 
 import { checkAppendable, openOrThrow } from '../os/files';
+import type { ResolvedParams } from '../params';
 import type { WorkerLifecycle } from './lifecycle';
 
-export function equipWorker(lifecycle: WorkerLifecycle, params: Record<string, unknown>, warn: (msg: string) => void): void {
-  const pool = String(params.pm_title);
-  const allowed = params.listen_allowed_clients as string[] | undefined;
+export function equipWorker(lifecycle: WorkerLifecycle, params: ResolvedParams, warn: (msg: string) => void): void {
+  const pool = params.pm_title;
+  const allowed = params.listen_allowed_clients;
   if (allowed) lifecycle.allowedClients = new Set(allowed);
   if (params.status_path || params.ping_path) {
     const { StatusClient } = require('../status/client') as typeof import('../status/client');
     const { builtinResponder } = require('../status/responder') as typeof import('../status/responder');
     const status = (lifecycle.statusClient = new StatusClient());
-    const paths = { statusPath: params.status_path as string | undefined, pingPath: params.ping_path as string | undefined, pingResponse: String(params.ping_response) };
+    const paths = { statusPath: params.status_path, pingPath: params.ping_path, pingResponse: params.ping_response };
     lifecycle.builtin = builtinResponder(paths, () => status.ask());
   }
-  if (Number(params.request_slowlog_timeout) > 0) {
-    if (params.slowlog) checkAppendable('slowlog', params.slowlog as string);
+  if (params.request_slowlog_timeout > 0) {
+    if (params.slowlog) checkAppendable('slowlog', params.slowlog);
     const { SlowLog } = require('./slowlog') as typeof import('./slowlog');
-    lifecycle.slowlog = new SlowLog({ timeoutSeconds: params.request_slowlog_timeout as number, file: params.slowlog as string | undefined, pool, warn });
+    lifecycle.slowlog = new SlowLog({ timeoutSeconds: params.request_slowlog_timeout, file: params.slowlog, pool, warn });
   }
-  if (params.access_log) {
+  const accessLog = params.access_log;
+  if (accessLog) {
     const { AccessLog } = require('./access-log') as typeof import('./access-log');
-    lifecycle.accessLog = openOrThrow('access_log', params.access_log as string, (file) => new AccessLog(file, params.access_format as string, pool));
+    lifecycle.accessLog = openOrThrow('access_log', accessLog, (file) => new AccessLog(file, params.access_format, pool));
   }
 }

@@ -13,15 +13,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as util from 'node:util';
-import type { ListenSpec } from './params';
-import { describeListen, formatHostPort, type ListenAddress, parseListenSpec } from './socket/address';
-import { optionalPosix } from './posix';
-import { takeInheritedSocket } from './start-server/inherited';
+import { type ListenSpec, PARAMETERS } from '../params';
+import { optionalPosix } from '../posix';
+import { takeInheritedSocket } from '../start-server/inherited';
+import { describeListen, formatHostPort, type ListenAddress, parseListenSpec } from './address';
 
 export { describeListen, formatHostPort, type ListenAddress, parseListenSpec };
 
-/** Node's default backlog, also nginx's and PHP-FPM's. */
-export const DEFAULT_BACKLOG = 511;
+/** listen_backlog's default: Node's, also nginx's and PHP-FPM's. */
+export const DEFAULT_BACKLOG: number = PARAMETERS.listen_backlog.default;
 
 /** The fd number at which a worker finds the manager's socket (systemd's first fd, too). */
 export const WORKER_LISTEN_FD = 3;

@@ -1,0 +1,430 @@
+// Every parameter of a ProcManager, declared once: its kind of value, default, section, flag,
+// environment variable, what other managers call it, whether a reload can change it, and its docs.
+// The public parameter types, the validation, the defaults, fcgi-pm's flags and --help, the config
+// file's keys, paramsFromEnv()'s variables and docs/configuration.md are all derived from this table
+// (see ./index.ts); adding a parameter is adding an entry here, and using it.
+
+import { DEFAULT_ACCESS_FORMAT } from '../log/access-format';
+import * as kind from './value-types';
+import type { ValueType } from './value-types';
+
+/** The reference's and --help's sections, in their order. */
+export const SECTIONS = {
+  pool: 'Pool size',
+  socket: 'The listening socket',
+  reload: 'Reloads and shutdown',
+  recycle: 'Recycling',
+  timeouts: 'Stuck requests and blocked workers',
+  logging: 'Logging',
+  status: 'Status and ping',
+  process: 'The processes',
+} as const;
+
+export type Section = keyof typeof SECTIONS;
+
+export interface ParameterSpec<In, Out> {
+  type: ValueType<In, Out>;
+  section: Section;
+  /** One line, for --help and the reference. */
+  doc: string;
+  /** More for the reference, when there is more to say. */
+  details?: string;
+  default?: Out;
+  /** How the default is worked out, when it is not a constant (or to say what a constant means). */
+  defaultText?: string;
+  /** A one-letter flag. */
+  short?: string;
+  /** Other long flags for it, without dashes (the names users know from other tools). */
+  aliases?: readonly string[];
+  /** The --help placeholder, when the value type's own says less. */
+  placeholder?: string;
+  /** The variable paramsFromEnv() reads, when not `PM_<NAME>`; false for none. */
+  env?: string | false;
+  /** What other process managers call it (gunicorn, PHP-FPM, PM2, unicorn, Puma): suggested for those names. */
+  otherNames?: readonly string[];
+  /** Whether a reload (HUP) can apply a new value, or only a restart can. */
+  reload: 'applies' | 'needs restart';
+  /** Why neither a flag nor a config file can set it (the library-only parameters). */
+  notConfigurable?: string;
+  /** In Perl's FCGI::ProcManager, or new here (most, from PHP-FPM, gunicorn and unicorn). */
+  perl?: true;
+}
+
+/** Identity, for the types: each entry's value types are checked against its default. */
+function param<In, Out, const S extends ParameterSpec<In, Out>>(spec: S & ParameterSpec<In, Out>): S {
+  return spec;
+}
+
+export const PARAMETERS = {
+  // ---- Pool size
+  n_processes: param({
+    type: kind.count,
+    section: 'pool',
+    perl: true,
+    doc: 'workers to keep alive',
+    details: 'In code, 0 or none means no manager: the calling process serves requests itself. fcgi-pm needs at least 1.',
+    default: 0,
+    defaultText: 'the number of CPUs in fcgi-pm; 0 in code, which is no manager',
+    short: 'n',
+    aliases: ['processes'],
+    otherNames: ['workers', 'num_workers', 'worker_processes', 'processes', 'instances', 'max_children', 'pm_max_children'],
+    reload: 'applies',
+  }),
+  pm: param({
+    type: kind.processManagerMode,
+    section: 'pool',
+    doc: 'how the pool is sized: static (n_processes workers), dynamic or ondemand (n_processes is the maximum)',
+    details: "PHP-FPM's `pm`: `static` keeps `n_processes` workers; `dynamic` sizes the pool between the spares below, and `ondemand` from none at rest, each with `n_processes` as the maximum (`pm.max_children`). `ondemand` needs posix-node.",
+    default: 'static',
+    reload: 'applies',
+  }),
+  start_servers: param({
+    type: kind.positiveCount,
+    section: 'pool',
+    doc: 'pm dynamic: workers at start',
+    defaultText: 'min_spare_servers + (max_spare_servers - min_spare_servers) / 2',
+    otherNames: ['pm_start_servers'],
+    reload: 'applies',
+  }),
+  min_spare_servers: param({
+    type: kind.positiveCount,
+    section: 'pool',
+    doc: 'pm dynamic: fewer idle workers than this and more start',
+    details: 'More are started at a rate that doubles each second (1, 2, 4, ...) up to `max_spawn_rate`. Required by `pm = dynamic`.',
+    otherNames: ['pm_min_spare_servers'],
+    reload: 'applies',
+  }),
+  max_spare_servers: param({
+    type: kind.positiveCount,
+    section: 'pool',
+    doc: 'pm dynamic: more idle workers than this and one retires each second',
+    details: 'The oldest idle worker retires. Required by `pm = dynamic`.',
+    otherNames: ['pm_max_spare_servers'],
+    reload: 'applies',
+  }),
+  max_spawn_rate: param({
+    type: kind.positiveCount,
+    section: 'pool',
+    doc: 'pm dynamic: the most workers started in one second',
+    default: 32,
+    otherNames: ['pm_max_spawn_rate'],
+    reload: 'applies',
+  }),
+  process_idle_timeout: param({
+    type: kind.positiveSeconds,
+    section: 'pool',
+    doc: 'pm ondemand: seconds a worker may idle before it retires',
+    default: 10,
+    otherNames: ['pm_process_idle_timeout'],
+    reload: 'applies',
+  }),
+
+  // ---- The listening socket
+  listen: param({
+    type: kind.listenAddress,
+    section: 'socket',
+    doc: 'unix socket path, host:port or port; a socket inherited on fd 0, from start_server or systemd wins',
+    details: 'Not in Perl, where FCGI opens the socket: a unix path (`/run/app.sock`, `unix:app.sock`), `host:port`, `[v6]:port`, a port (all addresses, as PHP-FPM\'s `listen = 9000`), or `{ fd }` in code. A URL such as `tcp://127.0.0.1:9000` is refused with the address to write instead.',
+    short: 'l',
+    env: 'FCGI_LISTEN',
+    otherNames: ['bind', 'socket'],
+    reload: 'needs restart',
+  }),
+  listen_owner: param({
+    type: kind.userName,
+    section: 'socket',
+    doc: "a unix socket's owner: a user name or uid",
+    defaultText: "the manager's user",
+    reload: 'needs restart',
+  }),
+  listen_group: param({
+    type: kind.groupName,
+    section: 'socket',
+    doc: "a unix socket's group: a group name or gid",
+    defaultText: "the manager's group",
+    reload: 'needs restart',
+  }),
+  listen_mode: param({
+    type: kind.fileMode,
+    section: 'socket',
+    doc: "a unix socket's mode, octal",
+    details: "PHP-FPM's default since CVE-2014-0185: the owner and the group may connect, nobody else. Mode and owner are set between bind(2) and listen(2), when connect(2) is still refused, so there is no moment at which others could connect. A TCP socket ignores `listen_owner`, `listen_group` and `listen_mode`.",
+    default: 0o660,
+    defaultText: '0660',
+    reload: 'needs restart',
+  }),
+  listen_backlog: param({
+    type: kind.positiveCount,
+    section: 'socket',
+    doc: 'the listen backlog of a socket fcgi-pm opens',
+    details: "Each worker's listen(2) repeats it (a listen on a listening socket sets the backlog anew); a socket inherited from start_server or systemd keeps its own.",
+    default: 511,
+    otherNames: ['backlog'],
+    reload: 'needs restart',
+  }),
+  listen_allowed_clients: param({
+    type: kind.addressList,
+    section: 'socket',
+    doc: 'TCP: the client addresses allowed, comma-separated',
+    details: "Any other client is closed at accept and logged `connection disallowed: IP address '192.0.2.7' has been dropped`.",
+    defaultText: 'all',
+    otherNames: ['allowed_clients'],
+    reload: 'applies',
+  }),
+
+  // ---- Reloads and shutdown
+  die_timeout: param({
+    type: kind.seconds,
+    section: 'reload',
+    perl: true,
+    doc: 'seconds to wait for workers after TERM before KILL; 0: for ever',
+    details: "The manager then KILLs the workers left and exits 1. 0 waits forever (as Perl's `alarm 0`).",
+    default: 60,
+    otherNames: ['graceful_timeout'],
+    reload: 'applies',
+  }),
+  start_delay: param({
+    type: kind.seconds,
+    section: 'reload',
+    perl: true,
+    doc: 'seconds between two forks',
+    default: 0,
+    reload: 'applies',
+  }),
+  reload_surge: param({
+    type: kind.positiveCount,
+    section: 'reload',
+    doc: 'on HUP, new workers started at once beyond n_processes',
+    details: 'The pool never has more than `n_processes + reload_surge` processes, counting those still draining.',
+    defaultText: 'n_processes',
+    reload: 'applies',
+  }),
+  reload_timeout: param({
+    type: kind.seconds,
+    section: 'reload',
+    doc: "seconds a reload's new workers have to accept before it is abandoned; 0: no bound",
+    details: 'Past that, or when a new worker exits before it accepts, the reload is abandoned and the old workers serve on.',
+    default: 30,
+    reload: 'applies',
+  }),
+  reload_warmup: param({
+    type: kind.seconds,
+    section: 'reload',
+    doc: 'seconds a new worker accepts beside the one it replaces before that one retires',
+    details: 'On reload and recycle. A fresh Node process runs slowly until V8 has compiled its hot paths, so the warm worker carries the load meanwhile; 0 retires it as soon as the new one accepts.',
+    default: 1,
+    reload: 'applies',
+  }),
+  boot_nice: param({
+    type: kind.niceSteps,
+    section: 'reload',
+    doc: 'nice steps lower a replacement worker boots at while the workers it replaces serve; 0: off',
+    details: "Linux only. A worker that boots while the workers it replaces still serve (a reload, a recycle) boots at a nice this many steps above the manager's, and gets the manager's back (every thread of it) when it accepts, when the pool loses a serving worker meanwhile, or after 5 s at the latest. Booting a Node process costs about 110 ms of CPU, and at equal priority the boots take their share from the workers serving beside them. A worker that replaces missing capacity (the start, a crash, TTIN) boots at full priority. Giving the priority back needs CAP_SYS_NICE outside a user namespace or RLIMIT_NICE (systemd's `LimitNICE=`): without either the manager never lowers it, and says so for a value other than the default.",
+    default: 10,
+    reload: 'applies',
+  }),
+
+  // ---- Recycling
+  max_requests: param({
+    type: kind.count,
+    section: 'recycle',
+    doc: 'recycle a worker after this many requests; 0: never',
+    details: "PHP-FPM's `pm.max_requests` (FCGI::ProcManager::Constrained has it too).",
+    default: 0,
+    otherNames: ['max_requests_per_child', 'pm_max_requests'],
+    reload: 'applies',
+  }),
+  max_requests_jitter: param({
+    type: kind.count,
+    section: 'recycle',
+    doc: "raise each worker's max_requests by a random 0..N, so they do not recycle together",
+    default: 0,
+    reload: 'applies',
+  }),
+  max_memory: param({
+    type: kind.bytes,
+    section: 'recycle',
+    doc: 'recycle a worker whose RSS passes this: bytes, or 300M, 1G; 0: never',
+    details: 'Binary units. Checked after requests (at most every 100 ms) and once a second while busy.',
+    default: 0,
+    otherNames: ['max_memory_restart'],
+    reload: 'applies',
+  }),
+
+  // ---- Stuck requests and blocked workers
+  request_terminate_timeout: param({
+    type: kind.seconds,
+    section: 'timeouts',
+    doc: 'seconds a request may run before its worker ends it with a 503; 0: no limit',
+    details: "PHP-FPM's name. The worker answers 503 (or cuts the connection of a response already begun), the app's request emits `aborted` and `close`, and its slot is freed; the worker serves on.",
+    default: 0,
+    otherNames: ['request_timeout'],
+    reload: 'applies',
+  }),
+  worker_timeout: param({
+    type: kind.seconds,
+    section: 'timeouts',
+    doc: 'KILL a worker whose event loop sends no heartbeat for this many seconds; 0: off',
+    details: "gunicorn's `timeout`. It must exceed the app's longest synchronous stretch, start-up included.",
+    default: 0,
+    otherNames: ['timeout'],
+    reload: 'applies',
+  }),
+  request_slowlog_timeout: param({
+    type: kind.seconds,
+    section: 'timeouts',
+    doc: "log a request still running after this many seconds, with the worker's JavaScript stack; 0: off",
+    details: "PHP-FPM's name. One slow-log entry per request, with the worker's JavaScript stack when its event loop is blocked.",
+    default: 0,
+    otherNames: ['request_slowlog', 'slowlog_timeout'],
+    reload: 'applies',
+  }),
+  slowlog: param({
+    type: kind.file,
+    section: 'timeouts',
+    doc: 'the slow log file; needs request_slowlog_timeout',
+    details: 'USR1 reopens it.',
+    defaultText: "the log: the worker's stderr, or log_file",
+    reload: 'applies',
+  }),
+
+  // ---- Logging
+  log_file: param({
+    type: kind.file,
+    section: 'logging',
+    doc: "append the log (the pool's lines, the workers' stdout and stderr) here; USR1 reopens it",
+    details: "Each line is written whole. Excludes `logger`.",
+    defaultText: 'stderr',
+    otherNames: ['error_log', 'errorlog'],
+    reload: 'applies',
+  }),
+  log_timestamps: param({
+    type: kind.onOff,
+    section: 'logging',
+    doc: 'begin each log line (the workers\' output included) with an ISO 8601 time',
+    default: false,
+    reload: 'applies',
+  }),
+  access_log: param({
+    type: kind.file,
+    section: 'logging',
+    doc: 'append one line per request here, in access_format; USR1 reopens it',
+    details: 'Written by the worker that served the request.',
+    defaultText: 'off',
+    otherNames: ['accesslog'],
+    reload: 'applies',
+  }),
+  access_format: param({
+    type: kind.accessFormat,
+    section: 'logging',
+    doc: "the access log's line, with PHP-FPM's access.format tokens",
+    default: DEFAULT_ACCESS_FORMAT,
+    otherNames: ['access_log_format', 'access_logformat'],
+    reload: 'applies',
+  }),
+  logger: param({
+    type: kind.loggerObject,
+    section: 'logging',
+    doc: "an object with info, warn and error methods (pino, console) that gets the library's lines instead of stderr",
+    details: 'Excludes `log_file` and `log_timestamps`.',
+    env: false,
+    reload: 'needs restart',
+    notConfigurable: 'logger is for the library (new ProcManager({ logger })); fcgi-pm logs to stderr, or to --log-file',
+  }),
+
+  // ---- Status and ping
+  status_path: param({
+    type: kind.urlPath,
+    section: 'status',
+    doc: 'the status page, matched on SCRIPT_NAME, e.g. /status',
+    details: "PHP-FPM's `pm.status_path`: answered in the worker before the app sees the request.",
+    defaultText: 'off',
+    otherNames: ['pm_status_path'],
+    reload: 'applies',
+  }),
+  ping_path: param({
+    type: kind.urlPath,
+    section: 'status',
+    doc: 'the ping page, matched on SCRIPT_NAME, e.g. /ping',
+    details: "PHP-FPM's `ping.path`: answers `ping_response` with status 200, for health checks.",
+    defaultText: 'off',
+    reload: 'applies',
+  }),
+  ping_response: param({
+    type: kind.text,
+    section: 'status',
+    doc: "the ping page's body",
+    default: 'pong',
+    reload: 'applies',
+  }),
+  status_listen: param({
+    type: kind.statusAddress,
+    section: 'status',
+    doc: 'the manager answers status and ping over HTTP here: a unix path or 127.0.0.1:PORT',
+    details: "PHP-FPM's `pm.status_listen`: at `status_path` (default `/status`) and `ping_path` (default `/ping`), while every worker is busy or blocked too.",
+    defaultText: 'off',
+    reload: 'needs restart',
+  }),
+  status_listen_public: param({
+    type: kind.onOff,
+    section: 'status',
+    doc: 'allow status_listen on an address that is not loopback (?full shows request URIs)',
+    default: false,
+    reload: 'needs restart',
+  }),
+
+  // ---- The processes
+  pid_fname: param({
+    type: kind.file,
+    section: 'process',
+    perl: true,
+    doc: "the manager's pid file",
+    aliases: ['pid-file'],
+    env: 'PM_PID_FILE',
+    otherNames: ['pidfile', 'pid_file'],
+    reload: 'needs restart',
+  }),
+  pm_title: param({
+    type: kind.text,
+    section: 'process',
+    perl: true,
+    doc: "the manager's process title (workers are titled node-fcgi)",
+    default: 'node-fcgi-pm',
+    placeholder: 'TITLE',
+    aliases: ['title'],
+    otherNames: ['proc_name', 'title'],
+    reload: 'needs restart',
+  }),
+  no_signals: param({
+    type: kind.onOff,
+    section: 'process',
+    perl: true,
+    doc: 'leave signal handling to the application',
+    default: false,
+    reload: 'needs restart',
+  }),
+  user: param({
+    type: kind.userName,
+    section: 'process',
+    doc: 'as root: the workers run as this user, with its groups',
+    details: "PHP-FPM's `user`: each worker becomes this user, with its supplementary groups (initgroups), before any application code runs; the manager stays root (the socket, the pid file, signals). `access_log` and `slowlog` are handed to the user. As root without it, one warning; as another user, only that user itself is accepted.",
+    reload: 'needs restart',
+  }),
+  group: param({
+    type: kind.groupName,
+    section: 'process',
+    doc: "as root: the workers' group; needs user",
+    defaultText: "the user's primary group",
+    reload: 'needs restart',
+  }),
+  role: param({
+    type: kind.role,
+    section: 'process',
+    perl: true,
+    doc: "'manager' or 'server' (a worker, in Perl's word); manage() sets it",
+    default: 'manager',
+    env: false,
+    reload: 'needs restart',
+    notConfigurable: 'role is set by manage() itself',
+  }),
+} as const;
