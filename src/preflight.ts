@@ -5,6 +5,7 @@
 // `fcgi-pm --check-config`, which therefore refuses exactly what a start refuses (PHP-FPM's
 // `php-fpm -t` runs its one check pass the same way). A check run opens and creates nothing.
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HOW_TO_GIVE_A_SOCKET, type ListenAddress, noDirectoryFor, resolveListenAddress, type SocketOptions } from './socket/listen';
@@ -49,6 +50,7 @@ export function preflight(params: Configuration, { check = false } = {}): StartP
   if (sizing.mode === 'ondemand' && !canWatchSockets()) {
     throw new Error("pm = ondemand needs posix-node (its pollSocket watches the socket for a waiting connection without accepting it); install it, or use pm = 'dynamic'");
   }
+  if (params.node_args.length > 0) checkNodeArgs(params.node_args);
   for (const param of WRITTEN_FILES) {
     const file = params[param];
     if (file) checkWritable(param, file);
@@ -66,5 +68,20 @@ function checkWritable(param: string, file: string): void {
     else fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
   } catch (err) {
     throw new Error(`${param} ${file}: ${describeFileError(err)}`);
+  }
+}
+
+/**
+ * Refuses node options this node does not take, by running it once with them: node's own parser is
+ * the only complete list (V8's options included). The inspector's options are left out of the run,
+ * which must bind no address.
+ */
+function checkNodeArgs(args: readonly string[]): void {
+  const tried = args.filter((arg) => !/^--(inspect|debug)/.test(arg));
+  const run = spawnSync(process.execPath, [...tried, '-e', ''], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  if (run.status !== 0) {
+    const lines = run.stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+    const why = run.error?.message ?? lines.find((line) => /^\w*Error\b|bad option/.test(line)) ?? lines[0] ?? `exit status ${run.status ?? run.signal}`;
+    throw new Error(`node_args ${args.join(' ')}: node refused them: ${why}`);
   }
 }

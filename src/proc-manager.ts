@@ -482,6 +482,10 @@ export class ProcManager {
     return this.workerExecArgvValue;
   }
 
+  get nodeArgs(): readonly string[] {
+    return this.params.node_args;
+  }
+
   get workerEnv(): Readonly<Record<string, string>> {
     return this.workerEnvValue;
   }

@@ -27,7 +27,7 @@ const {
 const { RawConnection, TYPE, request } = require('./fcgi-raw-client');
 const { requestLoop, readStatus, START_SERVER } = require('./fixtures/start-server-tools');
 
-const { KNOWN_PARAMS } = require('../dist/params');
+const { KNOWN_PARAMS, validateParameter } = require('../dist/params');
 const { parameterFlags, kebabCase } = require('../dist/cli/flags');
 const { parseCommandLine, UsageError } = require('../dist/cli/options');
 const { checkConfigParams, effectiveParams } = require('../dist/cli/config');
@@ -508,6 +508,31 @@ test('--check-config with a bad value, a bad config file or no socket; an unknow
   assert.equal(fs.existsSync(sock), false, 'no socket was made');
 });
 
+test('--node-args: the workers run with those node options, after the manager\'s own', async () => {
+  assert.deepEqual(validateParameter('node_args', ' --max-old-space-size=512   --import tsx '), ['--max-old-space-size=512', '--import', 'tsx']);
+  assert.deepEqual(validateParameter('node_args', ['--title', 'a b']), ['--title', 'a b'], 'a list keeps a value with spaces whole');
+  assert.throws(() => validateParameter('node_args', 'app.js --x'), /node_args: "app\.js" is not a node option \(the app is given to fcgi-pm, not here\)/);
+  assert.throws(() => validateParameter('node_args', '--inspect -p 1'), /node_args: -p would make node do something else than run the worker/);
+
+  const pm = await startCli({ n: 2, flags: ['--node-args', '--max-old-space-size=123 --enable-source-maps'] });
+  try {
+    const workers = livePids(pm);
+    assert.equal(workers.length, 2);
+    // The title a worker sets overwrites its command line in /proc, so each says what node gave it.
+    const optionsOf = (pid) => JSON.parse(pm.lines.find((l) => l.startsWith(`cli-app: loaded in pid ${pid},`)).split(', node options ')[1]);
+    for (const pid of workers) {
+      const options = optionsOf(pid);
+      const at = options.indexOf('--max-old-space-size=123');
+      assert.ok(at >= 0 && options[at + 1] === '--enable-source-maps', `worker ${pid}: ${options.join(' ')}`);
+      assert.equal(at, options.length - 2, 'after every other node option, so that they win');
+    }
+    assert.ok((await fcgiRequest(pm.address)).ok);
+  } finally {
+    pm.kill('SIGTERM');
+    await pm.exited;
+  }
+});
+
 test('--check-config refuses exactly what a start refuses: each rule gives both exit 2 and the same one line, and nothing is made', async () => {
   const dir = tempDir();
   const sock = path.join(dir, 'never.sock');
@@ -527,6 +552,8 @@ test('--check-config refuses exactly what a start refuses: each rule gives both 
     ['--status-listen', `0.0.0.0:${port}`],
     ['--slowlog', slowlog],
     ['--status-path', '/s', '--ping-path', '/s'],
+    ['--node-args', '--no-such-node-option'],
+    ['--node-args', '--max-old-space-size=64 --eval=1'],
   ];
   for (const flags of cases) {
     const checked = await runCli(['--check-config', '-n', '2', '-l', sock, ...flags, 'app.js']);

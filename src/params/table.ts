@@ -417,6 +417,16 @@ export const PARAMETERS = {
     defaultText: "the user's primary group",
     reload: 'needs restart',
   }),
+  node_args: param({
+    type: kind.nodeOptions,
+    section: 'process',
+    doc: 'node options for the workers, such as --max-old-space-size=512 --enable-source-maps',
+    details: "PM2's `node_args`. They come after the manager's own node options, so they win where both set one. A start runs `node ARGS -e ''` once to check them (the `--inspect` family left out of that check), so an option this node does not know is refused before anything forks.",
+    default: [],
+    defaultText: 'none',
+    otherNames: ['interpreter_args', 'node_options', 'exec_argv'],
+    reload: 'applies',
+  }),
   role: param({
     type: kind.role,
     section: 'process',

@@ -285,3 +285,22 @@ export function byteSize(value: unknown, key: string): number {
 }
 
 export const bytes = type<number | string, number>({ validate: byteSize, placeholder: 'SIZE', accepts: "bytes, or a size such as '300M' or '1G'" });
+
+/** Options that make node do something else than run the worker: refused in node_args. */
+const NOT_FOR_A_WORKER = new Set(['-e', '--eval', '-p', '--print', '-c', '--check', '-i', '--interactive', '--test', '--watch', '--watch-path', '--run', '-v', '--version', '-h', '--help', '--v8-options']);
+
+/** Node options for the workers: a list, or one string split at spaces. Each word an option or its value. */
+export const nodeOptions = type<string | readonly string[], readonly string[]>({
+  validate(value, key) {
+    const words: unknown[] | undefined = Array.isArray(value) ? value : typeof value === 'string' ? value.trim().split(/\s+/).filter((w) => w !== '') : undefined;
+    if (!words || !words.every((w): w is string => typeof w === 'string' && w !== '')) {
+      throw new TypeError(`${key} must be node options, a list or a string such as '--max-old-space-size=512 --enable-source-maps', got ${describe(value)}`);
+    }
+    if (words.length > 0 && !words[0]!.startsWith('-')) throw new TypeError(`${key}: ${describe(words[0])} is not a node option (the app is given to fcgi-pm, not here)`);
+    const refused = words.find((w) => NOT_FOR_A_WORKER.has(w.split('=')[0]!));
+    if (refused) throw new TypeError(`${key}: ${refused} would make node do something else than run the worker`);
+    return words;
+  },
+  placeholder: 'ARGS',
+  accepts: 'node options, a list or space-separated',
+});

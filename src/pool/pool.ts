@@ -43,6 +43,8 @@ export interface PoolHost {
   /** Put in front of each worker's execArgv (the privilege drop's preload), and added to its environment. */
   readonly workerExecArgv: readonly string[];
   readonly workerEnv: Readonly<Record<string, string>>;
+  /** node_args: after the manager's own node options, so that they win. */
+  readonly nodeArgs: readonly string[];
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
   notify(msg: string): void;
@@ -207,7 +209,7 @@ export class WorkerPool {
     const stdin = this.socket.fd === 0 ? 'ignore' : 0;
     // Through the manager's log, the workers' output comes in pipes; otherwise it is the manager's own.
     const [stdout, stderr] = this.host.workerOutput ? ['pipe', 'pipe'] : [1, 2];
-    const execArgv = [...this.host.workerExecArgv, ...(cluster.settings.execArgv ?? process.execArgv)];
+    const execArgv = [...this.host.workerExecArgv, ...(cluster.settings.execArgv ?? process.execArgv), ...this.host.nodeArgs];
     cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'], execArgv });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
