@@ -60,7 +60,7 @@ function managerModules() {
     ...(require('./pool/scaling') as typeof import('./pool/scaling')),
     ...(require('./pool/socket-watch') as typeof import('./pool/socket-watch')),
     ...(require('./log/worker-output') as typeof import('./log/worker-output')),
-    ...(require('./pidfile') as typeof import('./pidfile')),
+    ...(require('./os/pid-file') as typeof import('./os/pid-file')),
     ...(require('./preflight') as typeof import('./preflight')),
   };
 }

@@ -29,7 +29,7 @@ const { requestLoop, readStatus, START_SERVER } = require('./fixtures/start-serv
 
 const { KNOWN_PARAMS, validateParameter } = require('../dist/params');
 const { parameterFlags, kebabCase } = require('../dist/cli/flags');
-const { parseCommandLine, UsageError } = require('../dist/cli/options');
+const { parseCommandLine, UsageError } = require('../dist/cli/command-line');
 const { checkConfigParams, effectiveParams } = require('../dist/cli/config');
 const { encodeWorkerParams, decodeWorkerParams } = require('../dist/cli/worker-params');
 

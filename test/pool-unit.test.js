@@ -4,7 +4,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { planPool, reloadComplete, nextPoolState, canSpawn, resizedWorkers } = require('../dist/pool/plan');
+const { planPool, reloadComplete, nextPoolState, canSpawn, resizedWorkers } = require('../dist/pool/reconcile');
 const { requestLimit, recycleReason } = require('../dist/worker/recycle');
 const { validateParameter, validateParams } = require('../dist/params');
 

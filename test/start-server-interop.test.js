@@ -23,7 +23,7 @@ const {
   readLine,
 } = require('./fixtures/start-server-tools');
 
-const { statusFileContent } = require('../dist/start-server/plan');
+const { statusFileContent } = require('../dist/start-server/decisions');
 
 const PERL_START_SERVER = '/usr/bin/start_server';
 const perlSkip = skipWithout(fs.existsSync(PERL_START_SERVER), 'Perl start_server is not installed (Debian package libserver-starter-perl)');

@@ -10,7 +10,7 @@ const { tempDir } = require('./helpers');
 const { validateParams, validateParameter, likelyMeant } = require('../dist/params');
 const { RespawnBackoff } = require('../dist/backoff');
 const { parseListenSpec, describeListen } = require('../dist/socket/listen');
-const { writePidFileAtomically, removePidFileIfOurs } = require('../dist/pidfile');
+const { writePidFileAtomically, removePidFileIfOurs } = require('../dist/os/pid-file');
 const { describeExit } = require('../dist/os/exit-status');
 const { ProcManager } = require('..');
 

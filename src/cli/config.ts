@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Configuration, type GivenParams, isConfigurable, KNOWN_PARAMS, likelyMeant, resolveParams, validateParams } from '../params';
 import { notConfigurableBecause } from './flags';
-import { UsageError } from './options';
+import { UsageError } from './command-line';
 
 /** Reads a config file: `.json` is parsed; anything else is loaded as a module (CommonJS or ESM). */
 export async function loadConfigFile(file: string): Promise<GivenParams> {

@@ -8,7 +8,7 @@ import { preflight } from '../preflight';
 import { describeListen } from '../socket/address';
 import { loadConfigFile, effectiveParams } from './config';
 import { parameterFlags } from './flags';
-import { parseCommandLine, UsageError, type RunCommand } from './options';
+import { parseCommandLine, UsageError, type RunCommand } from './command-line';
 import { defaultProcesses, planApp, runApp, type AppPlan, type RunAppOptions } from './run-app';
 import { usage } from './usage';
 

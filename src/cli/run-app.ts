@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { Configuration, ProcManagerParams } from '../params';
 import { ProcManager } from '../proc-manager';
 import { checkConfigParams, effectiveParams } from './config';
-import { UsageError } from './options';
+import { UsageError } from './command-line';
 import { APP_PARAMS_ENV, encodeWorkerParams } from './worker-params';
 
 export interface RunAppOptions extends Omit<ProcManagerParams, 'role'> {

@@ -4,7 +4,7 @@
 
 import type { WorkerHandle } from './worker-handle';
 import { dynamicMaintenance, ondemandMaintenance, type PoolSizing } from './scaling';
-import { resizedWorkers } from './plan';
+import { resizedWorkers } from './reconcile';
 import { SocketWatch } from './socket-watch';
 import { readListenQueue } from '../socket/listen-queue';
 

@@ -2,7 +2,7 @@
 // scoreboard), and moves the pool towards what it should be: n_processes accepting workers of the
 // newest generation. A HUP is a rolling reload (new workers first, an old one retired for each new
 // one that accepts), a recycle is the same for one worker, and a crash is a missing worker; the
-// decisions are plan.ts's, the process I/O is here.
+// decisions are reconcile.ts's, the process I/O is here.
 //
 // Signals arrive as events on the event loop, so no handler ever interrupts another: the signal
 // table in handleSignal() is the whole of the manager's reaction to the outside world.
@@ -19,7 +19,7 @@ import type { WorkerOutput } from '../log/worker-output';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
 import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
-import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './plan';
+import { canSpawn, nextPoolState, planPool, type PoolEvent, type PoolState, type PoolTarget, reloadComplete, resizedWorkers } from './reconcile';
 import { Autoscaler, type ScalablePool } from './autoscaler';
 import { BootNice } from './boot-nice';
 import type { PoolSizing } from './scaling';

@@ -4,7 +4,7 @@
 import type { Worker } from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import { sendToWorker, type WorkerMessage } from './messages';
-import type { WorkerState, WorkerView } from './plan';
+import type { WorkerState, WorkerView } from './reconcile';
 
 type Report = Extract<WorkerMessage, { act: 'fcgi-pm:report' }>;
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { logCommand } from './log';
+import { logCommand } from './log-sink';
 import { toCommandLine, type StartServerOptions } from './options';
 
 /** Tells the daemon at which fd its starter waits for news. Internal: removed from the environment at once. */

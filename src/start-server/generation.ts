@@ -3,7 +3,7 @@
 
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { parseReadinessLine } from './plan';
+import { parseReadinessLine } from './decisions';
 
 export interface GenerationSpec {
   /** SERVER_STARTER_GENERATION. */

@@ -1,4 +1,4 @@
-// The program side of start_server's readiness channel (see parseReadinessLine in plan.ts).
+// The program side of start_server's readiness channel (see parseReadinessLine in decisions.ts).
 //
 // start_server passes a pipe at the fd named by SERVER_STARTER_READY_FD. A ProcManager manager
 // writes STARTING=1 when it starts its pool and READY=1 once every worker accepts, so start_server

@@ -28,12 +28,12 @@ import {
   statusFileContent,
   type FailedStart,
   type StartOutcome,
-} from './plan';
-import { LockedPidFile } from './pidfile';
+} from './decisions';
+import { LockedPidFile } from './pid-lock';
 import { encodeServerStarterPort } from './ports';
 import { READY_FD_ENV } from './ready';
 import { openSockets, type SocketSet } from './sockets';
-import { openLogSink, type LogSink } from './log';
+import { openLogSink, type LogSink } from './log-sink';
 import { daemonize, takeDaemonNotifier, type DaemonNotifier } from './daemonize';
 
 /** How often a generation that promised readiness but has not reported it is mentioned in the log. */
