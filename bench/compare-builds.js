@@ -1,6 +1,6 @@
 'use strict';
 // Two builds of this library side by side: `node bench/compare-builds.js OTHER_CHECKOUT` runs the test
-// app (test/fcgi-raw-client.js --serve pool, 2 workers) from this checkout and from OTHER_CHECKOUT (built,
+// app (test/helpers/fcgi-raw-client.js --serve pool, 2 workers) from this checkout and from OTHER_CHECKOUT (built,
 // with its own node_modules), and drives each in turn with the raw FastCGI client: 8 loops on kept
 // connections, then 8 loops opening a connection per request. Rounds alternate which build goes first.
 // A first round of each is not counted (warm-up). It prints each round's requests/s and the medians' ratio (this / other): the way to tell whether a
@@ -13,7 +13,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 
 const ROOT = path.resolve(__dirname, '..');
-const { RawConnection, request } = require(path.join(ROOT, 'test', 'fcgi-raw-client.js'));
+/** The raw client of a checkout: in test/helpers/ since the tests were put in folders, in test/ before. */
+function rawClientOf(checkout) {
+  const now = path.join(checkout, 'test', 'helpers', 'fcgi-raw-client.js');
+  return fs.existsSync(now) ? now : path.join(checkout, 'test', 'fcgi-raw-client.js');
+}
+const { RawConnection, request } = require(rawClientOf(ROOT));
 
 const option = (name, fallback) => Number((process.argv.find((a) => a.startsWith(`--${name}=`)) ?? '').split('=')[1]) || fallback;
 const ROUNDS = option('rounds', 8);
@@ -22,7 +27,7 @@ const WORKERS = option('workers', 2);
 const LOOPS = 8;
 
 function startPool(checkout, socket) {
-  const child = spawn(process.execPath, [path.join(checkout, 'test', 'fcgi-raw-client.js'), '--serve', 'pool', socket, String(WORKERS)], {
+  const child = spawn(process.execPath, [rawClientOf(checkout), '--serve', 'pool', socket, String(WORKERS)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });

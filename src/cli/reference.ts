@@ -1,5 +1,5 @@
 // docs/configuration.md, written from the parameter table. `npm run docs` writes it, and
-// test/params.test.js fails when the file in the repository differs from what this returns. Pure.
+// test/unit/params.test.js fails when the file in the repository differs from what this returns. Pure.
 
 import { envName, PARAMETER_LIST, SECTIONS } from '../params';
 import { type ParameterFlag, parameterFlags } from './flags';

@@ -87,7 +87,7 @@ export function validateParams(params: object | undefined): GivenParams {
 /** Checked parameters over the defaults. */
 export function resolveParams(given: GivenParams): ResolvedParams & { [key: string]: unknown } {
   // The one place where the table's defaults meet its types: DEFAULT_PARAMS holds a value of the
-  // right type for each parameter with a default (test/params.test.js checks each against its type).
+  // right type for each parameter with a default (test/unit/params.test.js checks each against its type).
   return { ...(DEFAULT_PARAMS as ResolvedParams), ...given };
 }
 
