@@ -10,6 +10,8 @@ export interface PosixCalls {
   fcntlSetFlags(fd: number, flags: number): void;
 }
 
+const CALLS: readonly (keyof PosixCalls)[] = ['getsockopt', 'listen', 'fcntlGetFlags', 'fcntlSetFlags'];
+
 let loaded: PosixCalls | null | undefined;
 
 export function optionalPosix(): PosixCalls | null {
@@ -18,7 +20,10 @@ export function optionalPosix(): PosixCalls | null {
     if (process.env.FCGI_PM_NO_POSIX !== '1') {
       try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        loaded = require('posix-node') as PosixCalls;
+        const module = require('posix-node') as Partial<Record<keyof PosixCalls, unknown>>;
+        // posix-node catches a failure to load its addon (Node's --permission refuses addons) and
+        // exports none of its calls: then it is as absent.
+        if (CALLS.every((call) => typeof module[call] === 'function')) loaded = module as PosixCalls;
       } catch {
         loaded = null;
       }

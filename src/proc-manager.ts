@@ -37,6 +37,7 @@ import { setProcessTitle } from './os/process-title';
 import { WorkerLifecycle } from './worker/lifecycle';
 import { type RecyclePolicy, requestLimit } from './worker/recycle';
 import { takeOverListen } from './worker/listen-takeover';
+import { flushCompileCache, openCompileCache } from './os/compile-cache';
 
 /**
  * The modules only the manager uses, loaded when manage() starts one: a worker, which loads this
@@ -139,8 +140,9 @@ export class ProcManager {
     const { address, privileges } = plan;
     this.sizingOfPool = plan.sizing;
     this.workerExecArgvValue = privileges.execArgv;
-    this.workerEnvValue = privileges.env;
     this.log = this.openLog();
+    const compileCache = this.params.compile_cache ? openCompileCache(privileges.owner) : undefined;
+    this.workerEnvValue = { ...privileges.env, ...compileCache?.env };
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog);
     const socket = await openManagerSocket(address, plan.socket);
@@ -179,6 +181,7 @@ export class ProcManager {
     this.managingInit();
     this.notify('initialized');
     if (privileges.notice) this.logLine(privileges.notice.level, privileges.notice.text);
+    if (compileCache) this.notify(`the workers' compile cache is ${compileCache.dir}`);
     // Said only for a value other than the default, which is silently off where it cannot work (the
     // fcgi-pm command passes every parameter, so "given" cannot be told from "default" by presence).
     if (noBootNice && bootNice !== DEFAULT_PARAMS.boot_nice) this.warn(`boot_nice ${bootNice} not used: ${noBootNice}`);
@@ -307,6 +310,7 @@ export class ProcManager {
     if (worker.stopping) return tracker.stopAccepting(); // the TERM came while it began to listen
     worker.accepting = true;
     if (cluster.isWorker) sendToManager({ act: 'fcgi-pm:accepting' });
+    flushCompileCache(); // booted: the next workers need not compile it again
   }
 
   // ---- Common methods -----------------------------------------------------------------------

@@ -13,6 +13,8 @@ export interface PrivilegePlan {
   env: Record<string, string>;
   /** What the manager says about it once it is up (as root with no user: a warning). */
   notice: { level: 'info' | 'warn'; text: string } | undefined;
+  /** The workers' user and group, when they drop to them: the owner of what is made for them. */
+  owner?: { uid: number; gid: number };
 }
 
 /**
@@ -42,6 +44,7 @@ export function planPrivileges(user: string | number | undefined, group: string 
   return {
     execArgv: dropPrivilegesArgs(),
     env: { [RUN_AS_ENV]: JSON.stringify(runAs) },
+    owner: { uid: runAs.uid, gid: runAs.gid },
     notice: { level: 'info', text: `workers run as user ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid})` },
   };
 }

@@ -427,6 +427,14 @@ export const PARAMETERS = {
     otherNames: ['interpreter_args', 'node_options', 'exec_argv'],
     reload: 'applies',
   }),
+  compile_cache: param({
+    type: kind.onOff,
+    section: 'process',
+    doc: "keep the workers' compiled code on disk (Node 22.1+), so that each new worker skips compiling it",
+    details: "A folder of the manager's in the temporary directory (given to `user`), removed when it exits, through `NODE_COMPILE_CACHE`; one the user sets wins. Node keys each entry by the module's source and its own version, so a reload onto changed files compiles them anew. On a Node without it, nothing is said and nothing changes.",
+    default: true,
+    reload: 'needs restart',
+  }),
   role: param({
     type: kind.role,
     section: 'process',

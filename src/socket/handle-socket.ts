@@ -21,6 +21,12 @@ export interface ConnectionCounter {
   _emitCloseIfDrained?: () => void;
 }
 
+/**
+ * net.Socket, given a libuv handle: lib/net.js takes `handle` (any stream handle) and `pauseOnCreate`,
+ * which its public types leave out (they type `handle` as a bound socket only).
+ */
+const NetSocketOnHandle = net.Socket as unknown as new (options: { handle: StreamHandle; pauseOnCreate: boolean; readable: boolean; writable: boolean }) => net.Socket;
+
 export class HandleSocket extends EventEmitter {
   destroyed = false;
   /** end() was called: our FIN is queued behind the writes. */
@@ -47,7 +53,8 @@ export class HandleSocket extends EventEmitter {
   constructor(
     handle: StreamHandle,
     private readonly internals: StreamInternals,
-    private readonly server?: net.Server,
+    /** The server that accepted this connection, as a net.Socket's `server`. */
+    readonly server?: net.Server,
   ) {
     super();
     this.handle = handle as OwnedHandle;
@@ -263,7 +270,7 @@ export class HandleSocket extends EventEmitter {
     const handle = this.takeHandle();
     if (!handle) return undefined;
     delete handle[OWNER];
-    return new net.Socket({ handle, pauseOnCreate: true, readable: true, writable: true } as net.SocketConstructorOpts);
+    return new NetSocketOnHandle({ handle, pauseOnCreate: true, readable: true, writable: true });
   }
 
   /** This socket lets its handle go; its byte counts stay readable. */

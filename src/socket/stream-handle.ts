@@ -69,6 +69,8 @@ function loadStreamInternals(): StreamInternals | string {
   // process.binding warns (DEP0111) only under --pending-deprecation; with --throw-deprecation that
   // warning is thrown on a later tick, out of reach of any try, and the worker would die for it.
   if (pendingDeprecation()) return 'process.binding is deprecated under --pending-deprecation (DEP0111)';
+  // Node's permission model refuses process.binding altogether (process.permission exists only under it).
+  if ((process as { permission?: unknown }).permission) return "process.binding is refused under Node's permission model (--permission)";
   type Binding = (name: string) => Record<string, unknown>;
   const binding = (process as unknown as { binding?: Binding }).binding;
   if (typeof binding !== 'function') return 'process.binding is gone';

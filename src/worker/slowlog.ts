@@ -43,7 +43,7 @@ export class SlowLog {
     // No execArgv: a preload given to the worker (fcgi-pm's) is not for this thread.
     this.thread = new Worker(path.join(__dirname, 'slowlog-thread.js'), { workerData, execArgv: [], stdout: false, stderr: false });
     this.thread.unref();
-    this.thread.on('error', (err) => options.warn(`slowlog: the slow-log thread failed: ${err.message}; no more slow-log entries`));
+    this.thread.on('error', (err: unknown) => options.warn(`slowlog: the slow-log thread failed: ${err instanceof Error ? err.message : String(err)}; no more slow-log entries`));
     this.board.tick(Date.now());
     setInterval(() => this.board.tick(Date.now()), tickMs).unref();
   }

@@ -327,6 +327,13 @@ function serveTestApp(mode, socketPath, n) {
     }
     // What the connection under the request is: HandleSocket (served on its handle) or Socket (net.Socket).
     if (query.has('connection')) return reply(` connection=${connection?.constructor?.name}`);
+    // live=1 (with --expose-gc): the memory this process holds, after a full collection, in bytes.
+    if (query.has('live')) {
+      if (typeof global.gc !== 'function') return res.writeHead(500).end('no gc: start with --expose-gc\n');
+      global.gc();
+      const { heapUsed, external } = process.memoryUsage();
+      return reply(` live=${heapUsed + external}`);
+    }
     // address=1: what server.address() says in this process (frameworks log it).
     if (query.has('address')) return reply(` address=${JSON.stringify(server.address())}`);
     if (query.has('stderr')) res.stderr.write(query.get('stderr'));

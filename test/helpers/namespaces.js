@@ -113,9 +113,20 @@ function makeSrvApp() {
   return dir;
 }
 
-/** Setup lines that put `app` at /srv/app and this checkout at /srv/fcgi-procmanager (a /tmp may be private there). */
+/**
+ * Setup lines that put `app` at /srv/app and this checkout at /srv/fcgi-procmanager (a /tmp may be
+ * private there), and the Node under test first on systemd's PATH (/usr/local/bin, before the
+ * machine's /usr/bin/node), so that `#!/usr/bin/env node` finds it.
+ */
 function srvMounts(app) {
-  return ['mount -t tmpfs tmpfs /srv', 'mkdir /srv/app /srv/fcgi-procmanager', `mount --bind ${app} /srv/app`, `mount --bind ${ROOT} /srv/fcgi-procmanager`];
+  return [
+    'mount -t tmpfs tmpfs /srv',
+    'mkdir /srv/app /srv/fcgi-procmanager',
+    `mount --bind ${app} /srv/app`,
+    `mount --bind ${ROOT} /srv/fcgi-procmanager`,
+    'mount -t tmpfs tmpfs /usr/local/bin',
+    `ln -s ${fs.realpathSync(process.execPath)} /usr/local/bin/node`,
+  ];
 }
 
 module.exports = { startPid1, runInside, stopAll, descendants, makeSrvApp, srvMounts };

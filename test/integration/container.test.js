@@ -155,8 +155,15 @@ test('examples/container as a pod: the manager is PID 1, the probes answer (live
   // that many probes are sent while the workers are still busy, and every one answers in time.
   const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=10', { loops: 1, max: 1 }));
   assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=10/g) ?? []).length === 4, 10_000), poolLog());
+  // The workers are also stopped (SIGSTOP) while the probes run, so that however slowly a loaded
+  // machine sends them, no busy request can end first; each goes on once they are continued.
   const probes = [];
-  for (let i = 0; i < (poolLive.failureThreshold ?? 3); i++) probes.push(podGet(pool.pid1, poolLive.port, poolLive.path, (poolLive.timeoutSeconds ?? 1) * 1000));
+  for (const pid of workers) process.kill(pid, 'SIGSTOP');
+  try {
+    for (let i = 0; i < (poolLive.failureThreshold ?? 3); i++) probes.push(podGet(pool.pid1, poolLive.port, poolLive.path, (poolLive.timeoutSeconds ?? 1) * 1000));
+  } finally {
+    for (const pid of workers) process.kill(pid, 'SIGCONT');
+  }
   assert.ok(probes.every((p) => p.status === 200), `liveness while busy: ${JSON.stringify(probes)}`);
   const busyDone = await Promise.all(busy.map((b) => b.result));
   for (const b of busyDone) assert.equal(b.ok, 1, `each busy request was answered: ${JSON.stringify(b)}`);

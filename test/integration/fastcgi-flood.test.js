@@ -2,8 +2,8 @@
 // A peer that floods a worker with records that need an answer (unknown types, FCGI_GET_VALUES,
 // whole requests) costs the worker a bounded amount of memory, whether it reads the answers or
 // not: once the answers waiting to be written pass a bound, the connection is not read until they
-// are. Measured as the worker's peak RSS (VmHWM, reset before each flood) over its RSS before.
-// Meanwhile another connection is served. FLOOD_MIB sets the flood's size (default 64).
+// are. Measured as the worker's live memory during the flood over the same before it (see
+// LIVE_BUDGET_MIB); meanwhile another connection is served. FLOOD_MIB sets the flood's size (default 64).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -12,13 +12,14 @@ const { startTestApp, RawConnection, TYPE, record, request, nameValuePairs, getV
 
 const FLOOD_BYTES = (Number(process.env.FLOOD_MIB) || 64) * 1024 * 1024;
 /**
- * The most the worker's peak RSS may grow during one flood. Answers alone: V8's young generation
- * growing to its working size (about 17 MiB on the first flood, nothing after). Requests: each
- * answered request's objects (req, res, their streams) are garbage V8 lets grow to about 60 MiB
- * before a full collection brings it back to about 10; the peak is the same for a 64 or a 200 MiB
- * flood. Before the bound on unwritten output, 64 MiB of unknown-type records took 3.6 GiB.
+ * What the worker holds during a flood, measured as its live memory (V8's heap and the memory outside
+ * it, after a full collection, asked for on another connection while the flood's answers still wait)
+ * over the same before it: what it keeps, whatever a Node line's collector leaves lying around. Its
+ * peak RSS is reported too, not bounded: how far V8 lets garbage grow before it collects differs by
+ * line (a flood of answers raised it 17-20 MiB on Node 20, 28-48 on Node 26). Before the bound on
+ * unwritten output, 64 MiB of unknown-type records took 3.6 GiB.
  */
-const BUDGET_MIB = { answers: 32, requests: 96 };
+const LIVE_BUDGET_MIB = 16;
 /** A flood that is not read ends when the worker has taken nothing for this long: it stopped reading. */
 const STALL_MS = 1_500;
 const FLOOD_SECONDS = 60;
@@ -28,12 +29,17 @@ function block(unit) {
   return Buffer.concat(Array.from({ length: Math.ceil((1024 * 1024) / unit.length) }, () => unit));
 }
 
+/**
+ * Each flood, and whether every record in it needs an answer: then a peer that reads none is stopped
+ * (the worker reads no more once 256 KiB of answers wait). Whole requests on ids already in flight
+ * are dropped unanswered; whether their ids are free again while answers wait differs by Node line.
+ */
 const FLOODS = {
-  'records of an unknown type': { budget: BUDGET_MIB.answers, make: () => block(record(99, 0)) },
-  FCGI_GET_VALUES: { budget: BUDGET_MIB.answers, make: () => block(getValues(['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS'])) },
+  'records of an unknown type': { allAnswered: true, make: () => block(record(99, 0)) },
+  FCGI_GET_VALUES: { allAnswered: true, make: () => block(getValues(['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS'])) },
   // 50 whole requests on ids 1-50, again and again: those whose id is free are answered.
   requests: {
-    budget: BUDGET_MIB.requests,
+    allAnswered: false,
     make: () =>
     block(
       Buffer.concat(
@@ -66,38 +72,41 @@ async function flood(address, blockBytes, { read }) {
   return { conn, sent, stalled };
 }
 
-async function servedMeanwhile(address) {
+/** The worker's live memory in MiB, asked for on a connection of its own (which is served meanwhile). */
+async function liveMemory(address) {
   const other = await RawConnection.open(address);
-  await other.write(request(1, { params: { REQUEST_URI: '/' } }));
+  await other.write(request(1, { params: { REQUEST_URI: '/?live=1' } }));
   const answer = await other.response(1, 10_000);
   other.close();
-  return answer.status;
+  assert.equal(answer.status, 200, answer.body);
+  return Number(/ live=(\d+)/.exec(answer.body)[1]) / 2 ** 20;
 }
 
 test('a flood of records that need answers costs the worker a bounded amount of memory', async (t) => {
-  const app = await startTestApp({ mode: 'pool', n: 1 });
+  const app = await startTestApp({ mode: 'pool', n: 1, env: { NODE_OPTIONS: '--expose-gc' } });
   const [worker] = livePids(app);
   try {
-    for (const [what, { budget, make }] of Object.entries(FLOODS)) {
+    for (const [what, { allAnswered, make }] of Object.entries(FLOODS)) {
       const blockBytes = make();
       for (const read of [true, false]) {
         const label = `${what}, ${read ? 'answers read' : 'answers not read'}`;
         await sleep(200);
+        const liveBefore = await liveMemory(app.address);
         const before = memoryOf(worker);
         resetPeakMemory(worker);
         const started = Date.now();
         const { conn, sent, stalled } = await flood(app.address, blockBytes, { read });
-        assert.equal(await servedMeanwhile(app.address), 200, `${label}: another connection is served during the flood`);
+        // While the flooding connection is still open, its answers unread: another connection is served.
+        const held = (await liveMemory(app.address)) - liveBefore;
         const after = memoryOf(worker);
-        const growth = after.peak - before.rss;
         t.diagnostic(
           `${label}: ${(sent / 2 ** 20).toFixed(1)} MiB taken in ${Date.now() - started} ms, ` +
-            `${(conn.bytesReceived / 2 ** 20).toFixed(1)} MiB answered; RSS ${before.rss.toFixed(0)} MiB before, ` +
-            `peak ${after.peak.toFixed(0)} MiB (+${growth.toFixed(1)})`,
+            `${(conn.bytesReceived / 2 ** 20).toFixed(1)} MiB answered; held ${held.toFixed(1)} MiB; RSS ${before.rss.toFixed(0)} MiB before, ` +
+            `peak ${after.peak.toFixed(0)} MiB (+${(after.peak - before.rss).toFixed(1)})`,
         );
         if (read) assert.ok(sent >= FLOOD_BYTES, `${label}: the whole flood was taken within ${FLOOD_SECONDS} s`);
-        else assert.ok(stalled, `${label}: the worker stopped reading a peer that reads nothing (took ${sent} bytes)`);
-        assert.ok(growth < budget, `${label}: the worker's peak RSS grew ${growth.toFixed(1)} MiB (budget ${budget})`);
+        else if (allAnswered) assert.ok(stalled, `${label}: the worker stopped reading a peer that reads nothing (took ${sent} bytes)`);
+        assert.ok(held < LIVE_BUDGET_MIB, `${label}: the worker holds ${held.toFixed(1)} MiB more (budget ${LIVE_BUDGET_MIB})`);
         conn.close();
       }
     }

@@ -235,8 +235,19 @@ for (const variant of [
     lines: 1,
     why: 'process.binding is deprecated under --pending-deprecation (DEP0111)',
   },
+  // Node's permission model: process.binding is refused, and posix-node's addon too (the manager then
+  // uses its fallbacks). The Node 20 of the machine has it only as --experimental-permission; Node 26
+  // also refuses the network unless --allow-net.
+  {
+    name: "through net.Socket under Node's permission model (--permission)",
+    env: { NODE_OPTIONS: ['--permission --allow-fs-read=* --allow-fs-write=* --allow-child-process --allow-worker --no-warnings', ...(process.allowedNodeEnvironmentFlags.has('--allow-net') ? ['--allow-net'] : [])].join(' ') },
+    connection: 'Socket',
+    lines: 1,
+    why: "process.binding is refused under Node's permission model (--permission)",
+    skip: process.allowedNodeEnvironmentFlags.has('--permission') ? false : `Node ${process.version} has no --permission`,
+  },
 ]) {
-  test(`the worker path serves connections ${variant.name}: a kept connection, a large body each way, and a warning line only when net.Socket serves`, async () => {
+  test(`the worker path serves connections ${variant.name}: a kept connection, a large body each way, and a warning line only when net.Socket serves`, { skip: variant.skip ?? false }, async () => {
     const app = await startTestApp({ mode: 'pool', n: 2, env: variant.env });
     const conn = await RawConnection.open(app.address);
     await conn.write(request(1, { keepConn: true, params: { REQUEST_URI: '/?connection' } }));

@@ -172,3 +172,30 @@ for (const posix of ['with posix-node', 'without posix-node']) {
     assert.equal((await pm.exited).code, 0);
   });
 }
+
+const NO_COMPILE_CACHE = typeof require('node:module').enableCompileCache === 'function' ? false : `Node ${process.version} has no compile cache`;
+
+test("compile_cache: the workers keep their compiled code in a folder of the manager's, written as they accept, removed at its exit; off: none", { skip: NO_COMPILE_CACHE }, async () => {
+  const os = require('node:os');
+  const stale = fs.mkdtempSync(path.join(os.tmpdir(), 'fcgi-pm-compile-cache-4194303-')); // a manager that was killed
+  // Node writes each entry to a temporary name first, then renames it: those are not counted.
+  const filesIn = (dir) => fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !/\.\w{6}$/.test(e.name));
+  const environOf = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const pm = await startHello({ n: 2 });
+  const dir = /the workers' compile cache is (\S+)$/.exec(pm.lines.find((l) => l.includes("the workers' compile cache is")) ?? '')?.[1];
+  assert.ok(dir && fs.statSync(dir).isDirectory(), pm.lines.join('\n'));
+  assert.equal(fs.existsSync(stale), false, "a killed manager's folder is removed");
+  for (const pid of livePids(pm)) assert.ok(environOf(pid).includes(`NODE_COMPILE_CACHE=${dir}`), `worker ${pid} is told where it is`);
+  // The first workers write what they compiled once they accept, not only when they exit.
+  assert.ok(await eventually(() => filesIn(dir).length > 0, 10_000), `nothing in ${dir}`);
+  assert.ok((await fcgiRequest(pm.address)).ok);
+  pm.kill('SIGTERM');
+  assert.equal((await pm.exited).code, 0);
+  assert.equal(fs.existsSync(dir), false, 'removed at exit');
+
+  const off = await startHello({ n: 1, env: { PM_COMPILE_CACHE: 'off' } });
+  assert.equal(off.count(/compile cache/), 0);
+  assert.ok(!environOf(livePids(off)[0]).some((v) => v.startsWith('NODE_COMPILE_CACHE=')));
+  off.kill('SIGTERM');
+  assert.equal((await off.exited).code, 0);
+});

@@ -145,6 +145,25 @@ test('the FastCGI answer carries no Connection, Keep-Alive, Transfer-Encoding or
   }
 });
 
+/** A chunked body, decoded; throws unless it is whole chunks ending with the empty one. */
+function decodeChunked(body) {
+  let decoded = '';
+  let rest = body;
+  for (;;) {
+    const m = /^([0-9a-f]+)\r\n/.exec(rest);
+    if (!m) throw new Error(`not a chunk: ${JSON.stringify(rest)}`);
+    const size = parseInt(m[1], 16);
+    const data = rest.slice(m[0].length, m[0].length + size);
+    if (rest.slice(m[0].length + size, m[0].length + size + 2) !== '\r\n') throw new Error(`a chunk without its CRLF: ${JSON.stringify(rest)}`);
+    rest = rest.slice(m[0].length + size + 2);
+    if (size === 0) {
+      if (rest !== '') throw new Error(`bytes after the last chunk: ${JSON.stringify(rest)}`);
+      return decoded;
+    }
+    decoded += data;
+  }
+}
+
 test('an app that sets Connection, Keep-Alive, Transfer-Encoding or Date itself still sends them', async () => {
   const date = 'Sun, 06 Nov 1994 08:49:37 GMT';
   const app = await startHello({ script: HEADERS_APP, n: 1 });
@@ -172,8 +191,9 @@ test('an app that sets Connection, Keep-Alive, Transfer-Encoding or Date itself 
         if (value instanceof RegExp) assert.match(found[0], value, `${c.name}: ${name}`);
         else assert.equal(found[0], value, `${c.name}: ${name}`);
       }
-      // The app's own framing is applied as it asked: chunks, with the terminating empty chunk.
-      if (c.chunked) assert.match(answer.body, /^2\r\npi\r\n[0-9a-f]+\r\nd=\d+\n\r\n0\r\n\r\n$/, `${c.name}: body ${JSON.stringify(answer.body)}`);
+      // The app's own framing is applied as it asked: chunks, with the terminating empty chunk. Where the
+      // chunks fall is node:http's choice (Node 24 joins two writes of one tick), so the body is decoded.
+      if (c.chunked) assert.match(decodeChunked(answer.body), /^pid=\d+\n$/, `${c.name}: body ${JSON.stringify(answer.body)}`);
       else assert.match(answer.body, /^pid=\d+\n$/, `${c.name}: body`);
       // Nothing else of node:http's own: the header the app did not set stays out.
       for (const name of IMPLICIT) {

@@ -154,6 +154,7 @@ async function runExample(t, systemd) {
   const manager = descendants(ns.pid1).find((p) => p.comm.startsWith('node') && fs.readFileSync(`/proc/${p.pid}/status`, 'utf8').includes(`NSpid:\t${p.pid}\t${state.MainPID}\n`));
   const mainPid = state.MainPID;
   assert.ok(manager, `MainPID ${state.MainPID} is the manager (no npx/npm process in between): ${JSON.stringify(descendants(ns.pid1))}`);
+  assert.equal(fs.readlinkSync(`/proc/${manager.pid}/exe`), fs.realpathSync(process.execPath), 'the unit runs the Node under test');
   const workersOf = () => descendants(manager.pid).filter((p) => p.comm.startsWith('node')).map((p) => p.pid);
   const generation1 = workersOf();
   assert.equal(generation1.length, 4);
