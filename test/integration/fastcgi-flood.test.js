@@ -14,15 +14,12 @@ const FLOOD_BYTES = (Number(process.env.FLOOD_MIB) || 64) * 1024 * 1024;
 /**
  * What the worker holds during a flood, measured as its live memory (V8's heap and the memory outside
  * it, after a full collection, asked for on another connection while the flood's answers still wait)
- * over the same before it: what it keeps, whatever a Node line's collector leaves lying around. Node 20
- * and 22 hold 0.1-2.7 MiB more; Node 26 holds about 20 MiB more on a flood of whole requests whose
- * answers are not read (outside V8's heap, 14 MiB of it in ArrayBuffers), the same for a 32, 64 or 128
- * MiB flood: bounded, not growing with the flood. Without the bound on unwritten output, the first flood
- * holds 80 MiB and more the longer it lasts. Its peak RSS is reported too, not bounded: how far V8 lets
- * garbage grow before it collects differs by line (17-20 MiB for answers on Node 20, 28-48 on Node 26).
- * Before the bound on unwritten output, 64 MiB of unknown-type records took 3.6 GiB.
+ * over the same before it: what it keeps, whatever a Node line's collector leaves lying around. Its
+ * peak RSS is reported too, not bounded: how far V8 lets garbage grow before it collects differs by
+ * line (a flood of answers raised it 17-20 MiB on Node 20, 28-48 on Node 26). Before the bound on
+ * unwritten output, 64 MiB of unknown-type records took 3.6 GiB.
  */
-const LIVE_BUDGET_MIB = 32;
+const LIVE_BUDGET_MIB = 16;
 /** A flood that is not read ends when the worker has taken nothing for this long: it stopped reading. */
 const STALL_MS = 1_500;
 const FLOOD_SECONDS = 60;
