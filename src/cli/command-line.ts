@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { type GivenParams, likelyMeant, validateParams } from '../params';
-import { kebabCase, type ParameterFlag, parameterFlags } from './flags';
+import { kebabCase, negatedName, type ParameterFlag, parameterFlags } from './flags';
 
 export class UsageError extends Error {}
 
@@ -53,9 +53,10 @@ export function optionTable(flags: readonly ParameterFlag[]): {
     for (const name of [flag.name, ...flag.aliases]) {
       const type = flag.isSwitch ? 'boolean' : 'string';
       add(name, name === flag.name && flag.short ? { type, short: flag.short } : { type }, flag);
-      if (flag.isSwitch && !name.startsWith('no-')) {
-        add(`no-${name}`, { type: 'boolean' }, flag);
-        negated.add(`no-${name}`);
+      const negation = negatedName(flag, name);
+      if (negation) {
+        add(negation, { type: 'boolean' }, flag);
+        negated.add(negation);
       }
     }
   }

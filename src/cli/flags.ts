@@ -20,6 +20,11 @@ export interface ParameterFlag {
   description: string;
 }
 
+/** A switch's --no- form for one of its names (`log-timestamps` -> `no-log-timestamps`); none for a name that already says no. */
+export function negatedName(flag: ParameterFlag, name: string = flag.name): string | undefined {
+  return flag.isSwitch && !name.startsWith('no-') ? `no-${name}` : undefined;
+}
+
 /** `n_processes` -> `n-processes`. */
 export function kebabCase(param: string): string {
   return param.replace(/_/g, '-');

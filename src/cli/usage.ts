@@ -1,12 +1,13 @@
 // fcgi-pm --help, written from the flag table, grouped by the parameters' sections. Pure.
 
 import { SECTIONS } from '../params';
-import type { ParameterFlag } from './flags';
+import { negatedName, type ParameterFlag } from './flags';
 
 /** `-n, --n-processes N (or --processes)`. */
 export function flagSynopsis(flag: ParameterFlag): string {
   const value = flag.isSwitch ? '' : ` ${flag.placeholder}`;
-  const negation = flag.isSwitch && !flag.name.startsWith('no-') ? ` / --no-${flag.name}` : '';
+  const negated = negatedName(flag);
+  const negation = negated ? ` / --${negated}` : '';
   const names = [flag.short ? `-${flag.short}, ` : '    ', `--${flag.name}${value}${negation}`].join('');
   return flag.aliases.length ? `${names} (or ${flag.aliases.map((a) => `--${a}`).join(', ')})` : names;
 }

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isRunning } from './pid-file';
 
 /** The variable that tells a worker's Node where the cache is (read by Node itself at start). */
 export const COMPILE_CACHE_ENV = 'NODE_COMPILE_CACHE';
@@ -60,14 +61,5 @@ function removeStaleFolders(): void {
     const pid = Number(/^fcgi-pm-compile-cache-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid || isRunning(pid)) continue;
     fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -35,3 +35,13 @@ export function removePidFileIfOurs(fname: string, pid: number): RemoveResult {
   fs.unlinkSync(fname);
   return 'removed';
 }
+
+/** Whether a process with this pid runs (EPERM: it does, as another user's). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

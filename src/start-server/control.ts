@@ -3,7 +3,8 @@
 
 import * as fs from 'node:fs';
 import { DEFAULT_READY_TIMEOUT_SECONDS, validateControlOptions, type RestartServerOptions } from './options';
-import { isRunning, readPidFile, waitUntilUnlocked } from './pid-lock';
+import { isRunning } from '../os/pid-file';
+import { readPidFile, waitUntilUnlocked } from './pid-lock';
 import { parseStatusSnapshot, restartBaseline, restartProgress, type StatusSnapshot } from './decisions';
 
 const POLL_MS = 100;

@@ -10,6 +10,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { isRunning } from '../os/pid-file';
 
 export class PidFileLockedError extends Error {}
 
@@ -83,15 +84,6 @@ export function readPidFile(file: string): number {
   const m = /^\s*(\d+)\s*$/m.exec(text);
   if (!m) throw new Error(`pid file ${file} holds no pid`);
   return Number(m[1]);
-}
-
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
