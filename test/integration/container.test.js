@@ -22,6 +22,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { tempDir, eventually, skipWithout, have, succeeds, sleep } = require('../helpers/helpers');
 const { startPid1, stopAll, makeSrvApp, srvMounts, descendants } = require('../helpers/namespaces');
+const { RawConnection, request } = require('../helpers/fcgi-raw-client');
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples', 'container');
 const POD_CLIENT = path.join(__dirname, '..', 'fixtures', 'pod-client.js');
@@ -153,8 +154,20 @@ test('examples/container as a pod: the manager is PID 1, the probes answer (live
   // Liveness while every worker is busy: the manager answers /ping itself. The kubelet restarts the
   // container after failureThreshold probes in a row fail to answer within timeoutSeconds; here
   // that many probes are sent while the workers are still busy, and every one answers in time.
-  const busy = Array.from({ length: 4 }, () => podLoad(pool.pid1, nginxReady.port, '/?busy=10', { loops: 1, max: 1 }));
-  assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=10/g) ?? []).length === 4, 10_000), poolLog());
+  // Each worker is made busy by a request of its own: sent straight to the pool's socket (the
+  // emptyDir, seen from here), each on a new connection once the one before has started, so that
+  // only a worker still free can accept it (nginx could reuse a kept connection to a busy one).
+  const fastcgiSocket = path.join(emptyDir, path.relative(runMount(poolSpec), /listening on unix:(\S+)/.exec(poolLog())[1]));
+  const busy = [];
+  for (let i = 1; i <= workers.length; i++) {
+    const conn = await RawConnection.open(fastcgiSocket);
+    t.after(() => conn.close());
+    await conn.write(request(1, { params: { REQUEST_URI: '/?busy=10', QUERY_STRING: 'busy=10' } }));
+    busy.push(conn.response(1, 60_000).then((answer) => ({ ...answer, endedAt: Date.now() })));
+    assert.ok(await eventually(() => (poolLog().match(/request started: \/\?busy=10/g) ?? []).length === i, 10_000), poolLog());
+  }
+  const busyPids = new Set([...poolLog().matchAll(/request started: \/\?busy=10 \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  assert.equal(busyPids.size, workers.length, `every worker is busy (pids in the pod: ${[...busyPids].join(' ')})`);
   // The workers are also stopped (SIGSTOP) while the probes run, so that however slowly a loaded
   // machine sends them, no busy request can end first; each goes on once they are continued.
   const probes = [];
@@ -165,8 +178,8 @@ test('examples/container as a pod: the manager is PID 1, the probes answer (live
     for (const pid of workers) process.kill(pid, 'SIGCONT');
   }
   assert.ok(probes.every((p) => p.status === 200), `liveness while busy: ${JSON.stringify(probes)}`);
-  const busyDone = await Promise.all(busy.map((b) => b.result));
-  for (const b of busyDone) assert.equal(b.ok, 1, `each busy request was answered: ${JSON.stringify(b)}`);
+  const busyDone = await Promise.all(busy);
+  for (const b of busyDone) assert.equal(b.status, 200, `each busy request was answered: ${JSON.stringify(b)}`);
   const lastProbe = Math.max(...probes.map((p) => p.endedAt));
   assert.ok(busyDone.every((b) => b.endedAt > lastProbe), 'the probes were answered while every worker was still busy');
   t.diagnostic(`liveness probes while every worker was busy: ${probes.map((p) => `${p.status} in ${p.ms} ms`).join(', ')}`);
