@@ -4,6 +4,7 @@
 
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
+import * as path from 'node:path';
 import {
   DEFAULT_BACKLOG,
   formatHostPort,
@@ -21,7 +22,7 @@ import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFa
 import { sendToManager } from './pool/messages';
 import type { WorkerPool } from './pool/pool';
 import type { PoolSizing } from './pool/scaling';
-import { Log, type LogLevel } from './log/log';
+import { Log, type LogFields, type LogLevel } from './log/log';
 import type { WorkerOutput } from './log/worker-output';
 import {
   checkParamCombinations,
@@ -57,16 +58,31 @@ function managerModules() {
     ...(require('./integrations/systemd-notify') as typeof import('./integrations/systemd-notify')),
     ...(require('./status/collect') as typeof import('./status/collect')),
     ...(require('./status/http-listener') as typeof import('./status/http-listener')),
+    ...(require('./control/server') as typeof import('./control/server')),
+    ...(require('./control/pool-control') as typeof import('./control/pool-control')),
     ...(require('./pool/pool') as typeof import('./pool/pool')),
     ...(require('./pool/scaling') as typeof import('./pool/scaling')),
     ...(require('./pool/socket-watch') as typeof import('./pool/socket-watch')),
     ...(require('./log/worker-output') as typeof import('./log/worker-output')),
     ...(require('./os/pid-file') as typeof import('./os/pid-file')),
     ...(require('./preflight') as typeof import('./preflight')),
+    ...(require('./params/reload-plan') as typeof import('./params/reload-plan')),
+    ...(require('./os/file-watch') as typeof import('./os/file-watch')),
   };
 }
 let loadedManagerModules: ReturnType<typeof managerModules> | undefined;
 const manager = () => (loadedManagerModules ??= managerModules());
+
+/**
+ * Where a reload reads the parameters anew (fcgi-pm: its --config file, under its flags). Without
+ * one, a reload keeps the parameters the manager started with.
+ */
+export interface ConfigurationSource {
+  /** The parameters as they are now; throws with one line when they cannot be read. */
+  read(): Promise<ProcManagerParams>;
+  /** After a reload has applied new values: the parameters the manager now runs with. */
+  applied?(params: Readonly<ResolvedParams>): void;
+}
 
 export interface AttachOptions {
   /**
@@ -107,6 +123,11 @@ export class ProcManager {
   private workerExecArgvValue: readonly string[] = [];
   private workerEnvValue: Readonly<Record<string, string>> = {};
   private bootNiceValue: number | undefined;
+  /** Why boot_nice cannot work here (found once, at start), or undefined. */
+  private bootNiceUnavailable: string | undefined;
+  /** The workers' environment from the manager's own plans (privilege drop, compile cache), under and over the user's. */
+  private workerEnvParts: { under: Record<string, string>; over: Record<string, string> } = { under: {}, over: {} };
+  private configurationSource: ConfigurationSource | undefined;
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
@@ -115,7 +136,7 @@ export class ProcManager {
   constructor(params?: ProcManagerParams) {
     this.params = resolveParams(validateParams(params));
     checkParamCombinations(this.params);
-    this.log = new Log({ logger: this.params.logger });
+    this.log = new Log({ logger: this.params.logger, format: this.params.log_format });
   }
 
   // ---- Manager methods ----------------------------------------------------------------------
@@ -132,7 +153,7 @@ export class ProcManager {
       return this.becomeServer();
     }
 
-    const { preflight, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec } = manager();
+    const { preflight, readListenQueue, WorkerPool, StatusCollector, startStatusListener, parseListenSpec, startControlServer, poolControl } = manager();
     const { reportReadinessToStartServer, notifySystemd, startOrphanReaper, trackedChildPids, bootNiceUnavailable, watchNpmParent } = manager();
     // Everything that can fail on bad input fails here, before anything forks: the check pass that
     // `fcgi-pm --check-config` runs too.
@@ -142,7 +163,9 @@ export class ProcManager {
     this.workerExecArgvValue = privileges.execArgv;
     this.log = this.openLog();
     const compileCache = this.params.compile_cache ? openCompileCache(privileges.owner) : undefined;
-    this.workerEnvValue = { ...privileges.env, ...compileCache?.env };
+    // The user's variables win over the compile cache's folder (theirs wins), never over the privilege drop's.
+    this.workerEnvParts = { under: { ...compileCache?.env }, over: privileges.env };
+    this.workerEnvValue = { ...this.workerEnvParts.under, ...plan.workerEnv, ...this.workerEnvParts.over };
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog);
     const socket = await openManagerSocket(address, plan.socket);
@@ -151,20 +174,27 @@ export class ProcManager {
     if (address.kind === 'fd') socket.backlog = (await readListenQueue(socket.fd))?.backlog ?? socket.backlog;
 
     const bootNice = this.params.boot_nice;
-    const noBootNice = bootNice > 0 ? bootNiceUnavailable() : undefined;
+    this.bootNiceUnavailable = bootNiceUnavailable(); // known now, should a reload turn boot_nice on
+    const noBootNice = bootNice > 0 ? this.bootNiceUnavailable : undefined;
     this.bootNiceValue = noBootNice ? 0 : bootNice;
     const pool = (this.pool = new WorkerPool(this, socket));
     // status_path's figures: the scoreboard, and the socket's listen queue.
     const collector = new StatusCollector(socket.fd, { pool: this.params.pm_title, configuredBacklog: socket.backlog });
     this.pool.setStatusSource((board) => collector.snapshot(board));
+    const freshSnapshot = async () => collector.snapshot(await pool.freshScoreboard());
     if (this.params.status_listen !== undefined) {
       const where = await startStatusListener(parseListenSpec(this.params.status_listen), {
         statusPath: this.params.status_path ?? '/status',
         pingPath: this.params.ping_path ?? '/ping',
         pingResponse: this.params.ping_response,
-        snapshot: async () => collector.snapshot(await pool.freshScoreboard()),
+        snapshot: freshSnapshot,
       });
       this.notify(`status and ping over HTTP on ${where} (status_listen)`);
+    }
+    if (plan.controlLeftOut) this.warn(plan.controlLeftOut);
+    if (plan.control) {
+      await startControlServer(plan.control.path, { gid: plan.control.gid }, poolControl(pool, { title: this.params.pm_title, snapshot: freshSnapshot }));
+      this.notify(`control socket on ${plan.control.path}`);
     }
     reportReadinessToStartServer(this.pool);
     notifySystemd(pool, {
@@ -191,7 +221,23 @@ export class ProcManager {
       void pool.die('npx exited');
     });
     this.pool.start();
+    if (this.params.watch) this.watchFiles(pool);
     return new Promise<never>(() => {});
+  }
+
+  /** watch: a change to the app's files is a reload, as HUP makes one. */
+  private watchFiles(pool: WorkerPool): void {
+    // The app's folder: fcgi-pm runs it as the workers' main module; the library's app is this process's.
+    const app = cluster.settings.exec ?? process.argv[1] ?? process.cwd();
+    const roots = this.params.watch_paths?.map((p) => path.resolve(p)) ?? [path.dirname(path.resolve(app))];
+    const { FileWatch } = manager();
+    const show = (file: string) => path.relative(process.cwd(), file) || file;
+    new FileWatch(
+      roots,
+      (first, files) => void pool.requestReload(`watch: ${show(first)} changed${files > 1 ? ` (and ${files - 1} more)` : ''}: reloading`),
+      (msg) => this.warn(msg),
+    );
+    this.notify(`watching ${roots.map(show).join(', ')} for changes (watch)`);
   }
 
   /**
@@ -211,6 +257,50 @@ export class ProcManager {
     if (this.pool) return this.pool.die(msg, status);
     this.removePidFile();
     return Promise.resolve(this.exit(`dying: ${msg}`, status));
+  }
+
+  /** Where a reload (HUP, `fcgi-pm reload`) reads the parameters anew; see ConfigurationSource. */
+  setConfigurationSource(source: ConfigurationSource): void {
+    this.configurationSource = source;
+  }
+
+  /**
+   * Reads the parameters from the configuration source and applies those that can change in place
+   * (the table's `reload: 'applies'`); the others are logged as needing a restart. Run by the pool
+   * before each reload. Resolves with why the new configuration was refused (nothing changes), or
+   * undefined.
+   */
+  async reloadConfiguration(): Promise<string | undefined> {
+    const source = this.configurationSource;
+    if (!source) return undefined;
+    const { preflight, configurationChanges, showValue, poolSizing } = manager();
+    let next: ResolvedParams;
+    let merged: ResolvedParams & { [key: string]: unknown };
+    let plan: ReturnType<typeof preflight>;
+    let changes: ReturnType<typeof configurationChanges>;
+    try {
+      next = resolveParams(validateParams(await source.read()));
+      preflight(next, { check: true }); // the file as a start would take it
+      changes = configurationChanges(this.params, next);
+      merged = { ...this.params };
+      for (const { name, to } of changes.applied) (merged as Record<string, unknown>)[name] = to;
+      plan = preflight(merged, { check: true }); // and what will run: the new values over the running ones
+      poolSizing(merged);
+    } catch (err) {
+      return (err as Error).message.split('\n')[0]!;
+    }
+    for (const { name, from, to } of changes.needsRestart) {
+      this.warn(`${name} is ${showValue(to)} in the configuration now: that needs a restart; running with ${showValue(from)}`);
+    }
+    if (changes.applied.length === 0) return undefined;
+    Object.assign(this.params, merged);
+    this.sizingOfPool = plan.sizing;
+    this.workerEnvValue = { ...this.workerEnvParts.under, ...plan.workerEnv, ...this.workerEnvParts.over };
+    this.bootNiceValue = this.bootNiceUnavailable ? 0 : this.params.boot_nice;
+    this.recycle = undefined;
+    this.notify(`configuration reloaded: ${changes.applied.map(({ name, from, to }) => `${name} ${showValue(from)} -> ${showValue(to)}`).join(', ')}`);
+    source.applied?.(this.params);
+    return undefined;
   }
 
   /** Resolves with the pid of the next worker to exit; -1 where there are no workers. */
@@ -340,18 +430,19 @@ export class ProcManager {
 
   /**
    * Logs `FastCGI: <role> (pid <pid>): <msg>`: on stderr (as Perl), in log_file, or to the logger's
-   * info(). warn() and error() write the same line at their levels.
+   * info(). warn() and error() write the same line at their levels. `fields` are the event's own,
+   * added to its line in log_format json.
    */
-  notify(msg: string): void {
-    this.logLine('info', msg);
+  notify(msg: string, fields?: LogFields): void {
+    this.logLine('info', msg, fields);
   }
 
-  warn(msg: string): void {
-    this.logLine('warn', msg);
+  warn(msg: string, fields?: LogFields): void {
+    this.logLine('warn', msg, fields);
   }
 
-  error(msg: string): void {
-    this.logLine('error', msg);
+  error(msg: string, fields?: LogFields): void {
+    this.logLine('error', msg, fields);
   }
 
   /**
@@ -413,7 +504,7 @@ export class ProcManager {
   /** The workers' stdout and stderr, when they come through the manager's log (log_file or log_timestamps). */
   get workerOutput(): WorkerOutput | undefined {
     if (!this.log.takesWorkerOutput) return undefined;
-    return (this.capturedOutput ??= new (manager().WorkerOutput)((stream, lines) => this.log.writeWorkerLines(stream, lines)));
+    return (this.capturedOutput ??= new (manager().WorkerOutput)((stream, lines, pid) => this.log.writeWorkerLines(stream, lines, pid)));
   }
 
   /** Waits (a bounded time) for the last lines of the workers that have exited. */
@@ -494,14 +585,14 @@ export class ProcManager {
     return this.workerEnvValue;
   }
 
-  private logLine(level: LogLevel, msg: string): void {
-    this.log.write(level, `FastCGI: ${this.role} (pid ${process.pid}): ${msg.replace(/\s*$/, '')}`);
+  private logLine(level: LogLevel, msg: string, fields?: LogFields): void {
+    this.log.write(level, { role: this.role, pid: process.pid }, msg.replace(/\s*$/, ''), fields);
   }
 
-  /** The log of a process that writes its own: log_file, log_timestamps or the logger. */
+  /** The log of a process that writes its own: log_file, log_timestamps, log_format or the logger. */
   private openLog(): Log {
     const file = this.params.log_file;
-    return openOrThrow('log_file', file, () => new Log({ logger: this.params.logger, file, timestamps: this.params.log_timestamps }));
+    return openOrThrow('log_file', file, () => new Log({ logger: this.params.logger, file, timestamps: this.params.log_timestamps, format: this.params.log_format }));
   }
 
   private worker(): WorkerLifecycle {

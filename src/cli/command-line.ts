@@ -2,7 +2,7 @@
 // refuses bad input is here, so fcgi-pm fails with one line and exit 2 before it forks or binds.
 
 import { parseArgs } from 'node:util';
-import { type GivenParams, likelyMeant, validateParams } from '../params';
+import { type GivenParams, laterParams, likelyMeant, validateParams } from '../params';
 import { kebabCase, negatedName, type ParameterFlag, parameterFlags } from './flags';
 
 export class UsageError extends Error {}
@@ -84,7 +84,7 @@ export function parseCommandLine(argv: readonly string[], flags: readonly Parame
     if (!flag) continue;
     const given = flag.isSwitch ? !negated.has(token.name) : token.value;
     try {
-      Object.assign(flagParams, validateParams({ [flag.param]: given }));
+      Object.assign(flagParams, laterParams(flagParams, validateParams({ [flag.param]: given })));
     } catch (err) {
       throw new UsageError(`${token.rawName}: ${(err as Error).message}`);
     }

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Configuration, type GivenParams, isConfigurable, KNOWN_PARAMS, likelyMeant, resolveParams, validateParams } from '../params';
+import { type Configuration, type GivenParams, isConfigurable, KNOWN_PARAMS, laterParams, likelyMeant, resolveParams, validateParams } from '../params';
 import { notConfigurableBecause } from './flags';
 import { UsageError } from './command-line';
 
@@ -26,13 +26,17 @@ export async function loadConfigFile(file: string): Promise<GivenParams> {
   return checkConfigParams(loaded, where);
 }
 
+/** How many times config files were loaded: a reload imports an ES module anew under a new URL. */
+let loads = 0;
+
 async function loadModule(absolute: string): Promise<unknown> {
+  delete require.cache[absolute]; // a reload reads the file as it is now
   try {
     return unwrapDefault(require(absolute));
   } catch (err) {
     // An ES module: import() it (require() of ESM is refused on Node 20).
     if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw err;
-    return unwrapDefault(await import(pathToFileURL(absolute).href));
+    return unwrapDefault(await import(`${pathToFileURL(absolute).href}?load=${++loads}`));
   }
 }
 
@@ -70,6 +74,6 @@ export function checkConfigParams(loaded: unknown, where: string): GivenParams {
 
 /** The parameters fcgi-pm runs with: its defaults, then the config file, then the flags. Pure. */
 export function effectiveParams(fileParams: GivenParams, flagParams: GivenParams, defaultProcesses: number): Configuration {
-  const { role: _role, ...params } = resolveParams({ n_processes: defaultProcesses, ...fileParams, ...flagParams });
+  const { role: _role, ...params } = resolveParams({ n_processes: defaultProcesses, ...laterParams(fileParams, flagParams) });
   return params; // manage() sets role
 }

@@ -11,8 +11,11 @@ import { parameterFlags } from './flags';
 import { parseCommandLine, UsageError, type RunCommand } from './command-line';
 import { defaultProcesses, planApp, runApp, type AppPlan, type RunAppOptions } from './run-app';
 import { usage } from './usage';
+import { isPoolCommand, runPoolCommand } from './pool-commands';
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // `fcgi-pm status` and its kind talk to a running pool (an app named so is run as ./status).
+  if (isPoolCommand(argv[0])) return runPoolCommand(argv[0], argv.slice(1));
   let plan: AppPlan;
   let command;
   try {
@@ -30,7 +33,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return fail(err);
   }
   try {
-    return await runApp({ ...plan.params, app: plan.app, args: plan.args });
+    // A reload reads the config file again; the flags still win over it.
+    const reread = command.configFile === undefined ? undefined : () => runOptions(command);
+    return await runApp({ ...plan.params, app: plan.app, args: plan.args }, reread);
   } catch (err) {
     return fail(err); // bad socket: nothing has forked
   }

@@ -27,7 +27,11 @@ A key that looks like a typo of a known one (\`n_process\`), or that another man
 (\`workers\`, \`max_children\`, \`graceful_timeout\`), is refused with a suggestion; in code, other unknown
 keys are kept, as Perl's \`pm_parameter\` keeps anything.
 
-"Reload" says whether a new value can take effect on a reload, or needs a restart of the manager.`;
+"Reload" says what a reload (HUP, \`fcgi-pm reload\`) does with a new value in fcgi-pm's \`--config\` file,
+which it reads again (the flags still win over it): \`applies\` from that reload on (the new workers have
+it), or \`needs restart\`: logged, and the running value stays until the manager is restarted. A file that
+no longer validates refuses the reload with one line, and the running configuration stays
+([signals-and-reloads.md](signals-and-reloads.md#a-reload-reads-the-config-file-again)).`;
 
 export function parameterReference(): string {
   const flags = new Map(parameterFlags().map((flag) => [flag.param as string, flag]));

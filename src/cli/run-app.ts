@@ -63,9 +63,10 @@ function resolveApp(app: string): string {
 /**
  * Becomes the manager of a pool of workers that each run `options.app`. Resolves never in the
  * manager (it ends through its signals); rejects before anything forks on bad options or a socket
- * that cannot be bound.
+ * that cannot be bound. With `reread`, each reload (HUP, `fcgi-pm reload`) takes the options it
+ * returns (fcgi-pm: the --config file read again, under the flags); the app and its arguments stay.
  */
-export async function runApp(options: RunAppOptions): Promise<never> {
+export async function runApp(options: RunAppOptions, reread?: () => Promise<RunAppOptions>): Promise<never> {
   if (cluster.isWorker) throw new Error('runApp: call it in the process that is to be the manager, not in a worker');
   const plan = planApp(options);
   process.env[APP_PARAMS_ENV] = encodeWorkerParams(plan.params);
@@ -74,6 +75,14 @@ export async function runApp(options: RunAppOptions): Promise<never> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Merged with the pool's own setupPrimary() (its stdio) when manage() forks.
   cluster.setupPrimary({ exec: plan.app, args: plan.args, execArgv: [...process.execArgv, '--require', PRELOAD] });
-  await new ProcManager(plan.params).manage();
+  const pm = new ProcManager(plan.params);
+  if (reread) {
+    pm.setConfigurationSource({
+      read: async () => planApp({ ...(await reread()), app: plan.app, args: plan.args }).params,
+      // The workers forked from now on get the new values.
+      applied: (params) => void (process.env[APP_PARAMS_ENV] = encodeWorkerParams(params)),
+    });
+  }
+  await pm.manage();
   throw new Error('runApp: the manager returned from manage()'); // manage() resolves only in a worker
 }

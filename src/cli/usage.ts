@@ -12,6 +12,16 @@ export function flagSynopsis(flag: ParameterFlag): string {
   return flag.aliases.length ? `${names} (or ${flag.aliases.map((a) => `--${a}`).join(', ')})` : names;
 }
 
+export const POOL_COMMANDS_USAGE = `Commands to a running pool (over its control socket):
+  fcgi-pm status [--json]      the pool and each worker; exit 3 when no pool runs
+  fcgi-pm reload [--no-wait]   a rolling reload; returns once it is complete (0) or abandoned (1)
+  fcgi-pm stop                 a graceful stop; returns when the manager has exited, with its status
+  fcgi-pm scale N              N workers (pm static), or max_children N (dynamic, ondemand)
+  fcgi-pm top                  a live view, refreshed every second; q or Ctrl-C leaves it
+Which pool: --control PATH, --pid-file FILE or --config FILE (the one it was started with);
+else PM_CONTROL, PM_PID_FILE or $RUNTIME_DIRECTORY, as the pool itself finds its socket.
+`;
+
 const COMMAND_OPTIONS: [string, string][] = [
   ['    --config FILE', 'JSON, or a JS module exporting an object, keyed by the parameter names; flags win'],
   ['    --check-config', "run the start's checks, print the effective configuration, exit 0 or 2; opens nothing"],
@@ -28,10 +38,12 @@ export function usage(flags: readonly ParameterFlag[]): string {
   const width = Math.max(...groups.flatMap(([, rows]) => rows.map(([left]) => left.length))) + 2;
   const text = groups.map(([title, rows]) => `${title}:\n${rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n')}\n`);
   return `Usage: fcgi-pm [options] [--] app.js [app args]
+       fcgi-pm status|reload|stop|scale|top [--control PATH | --pid-file FILE | --config FILE]
 
 Runs an unchanged node-fastcgi app (\`fcgi.createServer(handler).listen()\`) in a pool of workers.
 This process is the manager: TERM/INT stop the pool gracefully, HUP replaces every worker,
 USR1 reopens the log files. Every option is described in docs/configuration.md.
 
-${text.join('\n')}`;
+${text.join('\n')}
+${POOL_COMMANDS_USAGE}`;
 }

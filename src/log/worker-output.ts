@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LineSplitter } from './line-splitter';
 
-export type WriteLines = (stream: 'stdout' | 'stderr', lines: readonly string[]) => void;
+/** `pid`: the worker that wrote them. */
+export type WriteLines = (stream: 'stdout' | 'stderr', lines: readonly string[], pid: number) => void;
 
 export class WorkerOutput {
   private readonly open = new Set<Readable>();
@@ -15,9 +16,9 @@ export class WorkerOutput {
   constructor(private readonly writeLines: WriteLines) {}
 
   /** Takes one worker's pipes (node:cluster forked it with stdio 'pipe'). */
-  take(stdout: Readable | null, stderr: Readable | null): void {
-    if (stdout) this.follow(stdout, 'stdout');
-    if (stderr) this.follow(stderr, 'stderr');
+  take(pid: number, stdout: Readable | null, stderr: Readable | null): void {
+    if (stdout) this.follow(pid, stdout, 'stdout');
+    if (stderr) this.follow(pid, stderr, 'stderr');
   }
 
   /** Resolves once every pipe has ended, or after `timeoutMs` (a worker's child may hold one open). */
@@ -29,14 +30,14 @@ export class WorkerOutput {
     ac.abort();
   }
 
-  private follow(pipe: Readable, stream: 'stdout' | 'stderr'): void {
+  private follow(pid: number, pipe: Readable, stream: 'stdout' | 'stderr'): void {
     const splitter = new LineSplitter();
     this.open.add(pipe);
-    pipe.on('data', (chunk: Buffer) => this.writeLines(stream, splitter.push(chunk)));
+    pipe.on('data', (chunk: Buffer) => this.writeLines(stream, splitter.push(chunk), pid));
     pipe.on('error', () => {}); // a worker killed mid-write: its pipe ends, nothing to report
     pipe.once('close', () => {
       const rest = splitter.end();
-      if (rest !== undefined) this.writeLines(stream, [rest]);
+      if (rest !== undefined) this.writeLines(stream, [rest], pid);
       this.open.delete(pipe);
     });
   }

@@ -98,6 +98,20 @@ export function envName(name: ParamName): string | undefined {
 }
 
 /**
+ * `earlier` with `later` over it (a config file, then the flags; a flag, then the same flag again):
+ * a later value replaces an earlier one, but where the parameter's kind merges (`env`), the two add up,
+ * the later winning name by name.
+ */
+export function laterParams(earlier: GivenParams, later: GivenParams): GivenParams {
+  const merged: Record<string, unknown> = { ...earlier, ...later };
+  for (const [name, value] of Object.entries(later)) {
+    const before = (earlier as Record<string, unknown>)[name];
+    if (PARAMETERS[name as ParamName]?.type.merges && before !== undefined) merged[name] = { ...(before as object), ...(value as object) };
+  }
+  return merged as GivenParams;
+}
+
+/**
  * The parameters set in `env` (default: process.env), each read from its variable (`PM_N_PROCESSES`,
  * `PM_PID_FILE`, `FCGI_LISTEN`; see docs/configuration.md); empty ones count as unset. Not checked
  * here: the constructor checks them, naming the parameter.

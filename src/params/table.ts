@@ -17,6 +17,7 @@ export const SECTIONS = {
   timeouts: 'Stuck requests and blocked workers',
   logging: 'Logging',
   status: 'Status and ping',
+  control: 'The control socket',
   process: 'The processes',
 } as const;
 
@@ -76,7 +77,7 @@ export const PARAMETERS = {
     doc: 'how the pool is sized: static (n_processes workers), dynamic or ondemand (n_processes is the maximum)',
     details: "PHP-FPM's `pm`: `static` keeps `n_processes` workers; `dynamic` sizes the pool between the spares below, and `ondemand` from none at rest, each with `n_processes` as the maximum (`pm.max_children`). `ondemand` needs posix-node.",
     default: 'static',
-    reload: 'applies',
+    reload: 'needs restart',
   }),
   start_servers: param({
     type: kind.positiveCount,
@@ -224,6 +225,24 @@ export const PARAMETERS = {
     reload: 'applies',
   }),
 
+  watch: param({
+    type: kind.onOff,
+    section: 'reload',
+    doc: "for development: a change to the app's files is a rolling reload",
+    details: "PM2's `--watch`, gunicorn's `--reload`, `node --watch`. The folders of `watch_paths` (default: the app's folder) are watched, each with its subfolders but `node_modules` and dot folders; a change, once they have been quiet for 300 ms, is a reload as HUP makes one, and the log says which file changed. A release that fails to load is abandoned and the old workers serve on, as after a HUP.",
+    default: false,
+    otherNames: ['reload_on_change', 'watch_mode'],
+    reload: 'needs restart',
+  }),
+  watch_paths: param({
+    type: kind.pathList,
+    section: 'reload',
+    doc: 'what watch watches: files or folders, comma-separated',
+    defaultText: "the app's folder",
+    otherNames: ['watch_path', 'reload_extra_files'],
+    reload: 'needs restart',
+  }),
+
   // ---- Recycling
   max_requests: param({
     type: kind.count,
@@ -268,7 +287,7 @@ export const PARAMETERS = {
     details: "gunicorn's `timeout`. It must exceed the app's longest synchronous stretch, start-up included.",
     default: 0,
     otherNames: ['timeout'],
-    reload: 'applies',
+    reload: 'needs restart',
   }),
   request_slowlog_timeout: param({
     type: kind.seconds,
@@ -296,14 +315,23 @@ export const PARAMETERS = {
     details: "Each line is written whole. Excludes `logger`.",
     defaultText: 'stderr',
     otherNames: ['error_log', 'errorlog'],
-    reload: 'applies',
+    reload: 'needs restart',
   }),
   log_timestamps: param({
     type: kind.onOff,
     section: 'logging',
     doc: 'begin each log line (the workers\' output included) with an ISO 8601 time',
     default: false,
-    reload: 'applies',
+    reload: 'needs restart',
+  }),
+  log_format: param({
+    type: kind.logFormat,
+    section: 'logging',
+    doc: "the log's lines: 'text' (Perl's, the default) or 'json', one object a line",
+    details: "With `json`, each line the pool writes is one JSON object with `time`, `level`, `pid`, `role` and `msg`, and the event's own fields (`worker` pid, `generation`, `slot`, `exitCode`, `signal`); the app's own stdout and stderr lines come through the manager wrapped as `role` `app`, with the worker's `pid` and their `stream`. PM2's `--log-type json`. Excludes `logger`.",
+    default: 'text',
+    otherNames: ['log_type', 'logformat'],
+    reload: 'needs restart',
   }),
   access_log: param({
     type: kind.file,
@@ -373,6 +401,25 @@ export const PARAMETERS = {
     reload: 'needs restart',
   }),
 
+  // ---- The control socket
+  control: param({
+    type: kind.socketPathOrOff,
+    section: 'control',
+    doc: 'the unix socket that `fcgi-pm status`, `reload`, `stop`, `scale` and `top` talk to; off for none',
+    details:
+      "Made with mode 0600 and the manager's owner (0660 and `control_group` with one), so only those who could signal the manager can use it: connect(2) refuses everyone else. One JSON request a line, one JSON answer a line ([docs/control.md](control.md)). The default puts it beside the pid file (`app.pid` gives `app.control`), or in systemd's `$RUNTIME_DIRECTORY` as `fcgi-pm.control`; with neither there is none unless given.",
+    defaultText: 'beside pid_fname, else $RUNTIME_DIRECTORY/fcgi-pm.control, else off',
+    otherNames: ['control_socket', 'socket_path', 'rpc_socket'],
+    reload: 'needs restart',
+  }),
+  control_group: param({
+    type: kind.groupName,
+    section: 'control',
+    doc: 'a group whose members may use the control socket too (mode 0660)',
+    defaultText: 'none: the owner only',
+    reload: 'needs restart',
+  }),
+
   // ---- The processes
   pid_fname: param({
     type: kind.file,
@@ -425,6 +472,24 @@ export const PARAMETERS = {
     default: [],
     defaultText: 'none',
     otherNames: ['interpreter_args', 'node_options', 'exec_argv'],
+    reload: 'applies',
+  }),
+  env_file: param({
+    type: kind.file,
+    section: 'process',
+    doc: "variables for the workers, from a file in Node's .env syntax (as node --env-file reads it)",
+    details: "Read by the manager at each start (a missing or unreadable file is refused before anything forks), with Node's own parser (`util.parseEnv`). The workers get these variables over the manager's environment, which is not changed; `env` wins over them. On the command line, name a file that exists: node itself looks for `--env-file` anywhere on its command line, after the script too, and exits 9 (`node: FILE: not found`) on a missing one before fcgi-pm runs (nodejs/node#54232); from a config file or `PM_ENV_FILE` a missing file gets fcgi-pm's own line.",
+    otherNames: ['envfile', 'env_path'],
+    reload: 'applies',
+  }),
+  env: param({
+    type: kind.environment,
+    section: 'process',
+    doc: 'variables for the workers: an object in a config file, --env NAME=VALUE (repeated) on the command line',
+    details: "PHP-FPM's `env[NAME]`, PM2's `env`, gunicorn's `--env`. Over `env_file` and the manager's environment, which is not changed. A config file's and the flags' add up, the flags winning name by name.",
+    default: {},
+    defaultText: 'none',
+    otherNames: ['environment', 'raw_env'],
     reload: 'applies',
   }),
   compile_cache: param({

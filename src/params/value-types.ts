@@ -27,6 +27,8 @@ export interface ValueType<In, Out> {
   isSwitch: boolean;
   /** In the reference: what is accepted, in a few words. */
   accepts: string;
+  /** Values given twice (a flag repeated, a file and a flag) add up, the later one winning name by name, instead of replacing. */
+  merges?: boolean;
   /** Only carries `In` for the derived parameter types; never set. */
   readonly input?: In;
 }
@@ -128,6 +130,20 @@ export const file = type<string, string | undefined>({
   },
   placeholder: 'FILE',
   accepts: 'a file name',
+});
+
+/** A unix socket's path, or 'off' (false) where a default would apply. */
+export const socketPathOrOff = type<string | false, string | false | undefined>({
+  validate(value, key) {
+    if (unset(value)) return undefined;
+    if (value === false || value === 'off') return false;
+    if (typeof value !== 'string') throw new TypeError(`${key} must be a socket path or 'off', got ${describe(value)}`);
+    // sockaddr_un holds 108 bytes with the terminating NUL: a longer path cannot be bound.
+    if (Buffer.byteLength(value) > 107) throw new RangeError(`${key}: a unix socket path holds at most 107 bytes, got ${Buffer.byteLength(value)}`);
+    return value;
+  },
+  placeholder: 'PATH',
+  accepts: "a unix socket path, or 'off'",
 });
 
 export const text = type<string, string>({
@@ -288,6 +304,55 @@ export const bytes = type<number | string, number>({ validate: byteSize, placeho
 
 /** Options that make node do something else than run the worker: refused in node_args. */
 const NOT_FOR_A_WORKER = new Set(['-e', '--eval', '-p', '--print', '-c', '--check', '-i', '--interactive', '--test', '--watch', '--watch-path', '--run', '-v', '--version', '-h', '--help', '--v8-options']);
+
+/** One of a few words. */
+function oneOf<const W extends string>(words: readonly W[], placeholder: string) {
+  return type<W, W>({
+    validate(value, key) {
+      if (typeof value === 'string' && (words as readonly string[]).includes(value)) return value as W;
+      throw new TypeError(`${key} must be ${words.map((w) => `'${w}'`).join(' or ')}, got ${describe(value)}`);
+    },
+    placeholder,
+    accepts: words.map((w) => `'${w}'`).join(' or '),
+  });
+}
+
+export const logFormat = oneOf(['text', 'json'], 'FORMAT');
+
+/** Files or folders: a list, or one string split at commas. */
+export const pathList = type<string | readonly string[], readonly string[] | undefined>({
+  validate(value, key) {
+    if (unset(value)) return undefined;
+    const items: unknown[] | undefined = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+    if (!items) throw new TypeError(`${key} must be a list of paths or a comma-separated string, got ${describe(value)}`);
+    const paths = items.map((item) => (typeof item === 'string' ? item.trim() : item)).filter((item) => item !== '');
+    if (!paths.every((p): p is string => typeof p === 'string')) throw new TypeError(`${key} must hold paths, got ${describe(value)}`);
+    return paths;
+  },
+  placeholder: 'PATHS',
+  accepts: 'files or folders, a list or comma-separated',
+});
+
+/** Environment variables: an object of names and values, or one `NAME=VALUE` (a flag, repeated). */
+export const environment = type<Readonly<Record<string, string | number | boolean>> | string, Readonly<Record<string, string>>>({
+  validate(value, key) {
+    const entries: [string, unknown][] | undefined =
+      typeof value === 'string'
+        ? value.includes('=') ? [[value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)]] : undefined
+        : typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : undefined;
+    if (!entries) throw new TypeError(`${key} must be an object of variables, or NAME=VALUE, got ${describe(value)}`);
+    const variables: Record<string, string> = {};
+    for (const [name, v] of entries) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new TypeError(`${key}: ${describe(name)} is not a variable name`);
+      if (!['string', 'number', 'boolean'].includes(typeof v)) throw new TypeError(`${key}: ${name} must be a string, got ${describe(v)}`);
+      variables[name] = String(v);
+    }
+    return variables;
+  },
+  placeholder: 'NAME=VALUE',
+  accepts: 'an object of variables; a flag takes NAME=VALUE, repeated',
+  merges: true,
+});
 
 /** Node options for the workers: a list, or one string split at spaces. Each word an option or its value. */
 export const nodeOptions = type<string | readonly string[], readonly string[]>({

@@ -4,7 +4,6 @@
 
 import type { WorkerHandle } from './worker-handle';
 import { dynamicMaintenance, ondemandMaintenance, type PoolSizing } from './scaling';
-import { resizedWorkers } from './reconcile';
 import { SocketWatch } from './socket-watch';
 import { readListenQueue } from '../socket/listen-queue';
 
@@ -35,11 +34,18 @@ export class Autoscaler {
   private socketWatch: SocketWatch | undefined;
 
   constructor(
-    private readonly sizing: Exclude<PoolSizing, { mode: 'static' }>,
+    private sizing: Exclude<PoolSizing, { mode: 'static' }>,
     private readonly pool: ScalablePool,
     nProcesses: number,
   ) {
     this.maxChildren = sizing.mode === 'ondemand' ? sizing.maxChildren : nProcesses;
+  }
+
+  /** A reload brought new limits (of the same mode: pm itself needs a restart); the maximum is n_processes again. */
+  setSizing(sizing: Exclude<PoolSizing, { mode: 'static' }>, nProcesses: number): void {
+    this.sizing = sizing;
+    this.maxChildren = sizing.mode === 'ondemand' ? sizing.maxChildren : nProcesses;
+    this.pool.setDesiredWorkers(Math.min(this.pool.liveWorkers().length, this.maxChildren));
   }
 
   /** The workers the pool starts with: start_servers, or none for ondemand. */
@@ -64,14 +70,21 @@ export class Autoscaler {
   }
 
   /** TTIN and TTOU move the maximum; a dynamic pool's never goes below max_spare_servers. */
-  resize(signal: 'TTIN' | 'TTOU'): void {
+  /**
+   * TTIN, TTOU and `fcgi-pm scale` move the maximum; `why` begins the log line. pm = dynamic keeps
+   * at least max_spare_servers: a signal stops there, an exact count below it is refused.
+   */
+  setMaxChildren(count: number, why: string, exact: boolean): { message: string } | { error: string } {
     const before = this.maxChildren;
     const floor = this.sizing.mode === 'dynamic' ? this.sizing.limits.maxSpare : 1;
-    this.maxChildren = Math.max(floor, resizedWorkers(before, signal));
+    if (count < floor && exact) return { error: `pm dynamic keeps max_children at max_spare_servers (${floor}) or more, asked for ${count}` };
+    this.maxChildren = Math.max(floor, count);
     const what = `max_children ${this.maxChildren}`;
-    this.pool.notify(`received signal ${signal}: ${this.maxChildren === before ? `already at ${what}` : what}`);
+    const message = `${why}: ${this.maxChildren === before ? `already at ${what}` : what}`;
+    this.pool.notify(message);
     const live = this.pool.liveWorkers().length;
     this.pool.setDesiredWorkers(Math.min(live, this.maxChildren));
+    return { message };
   }
 
   private async round(): Promise<void> {

@@ -15,6 +15,11 @@ export class BootNice {
   /** boot_nice, or 0 once a restore has been refused. */
   constructor(private steps: number, private readonly warn: (msg: string) => void) {}
 
+  /** boot_nice from a reloaded configuration. */
+  setSteps(steps: number): void {
+    this.steps = steps;
+  }
+
   /** Just forked: lowers its priority if the pool already has the workers it wants serving. */
   forked(handle: WorkerHandle, accepting: number, wanted: number): void {
     if (!bootsAtLowPriority(this.steps, accepting, wanted)) return;

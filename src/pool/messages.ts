@@ -14,6 +14,8 @@ export type WorkerMessage =
       inFlight: number;
       served: number;
       oldestRequestStartedAt: number | null;
+      /** The URI of that oldest request (null when none, or not known). */
+      oldestRequestUri: string | null;
       rss: number;
       slowRequests: number;
       /** Its most recent request, for the status page. */

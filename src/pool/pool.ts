@@ -16,6 +16,7 @@ import { RespawnBackoff } from '../backoff';
 import { BOOT_ATTEMPTS, BOOT_FAILURE_STATUS, BootFailures } from './boot-failures';
 import { WORKER_BACKLOG_ENV, WORKER_LISTEN_FD, WORKER_LISTEN_FD_ENV, type ManagerSocket } from '../socket/listen';
 import type { WorkerOutput } from '../log/worker-output';
+import type { LogFields } from '../log/log';
 import { describeExit } from '../os/exit-status';
 import { stopReading } from '../socket/stop-reading';
 import { isWorkerMessage, sendToWorker, type ManagerMessage, type WorkerMessage, type WorkerMessageAct } from './messages';
@@ -47,10 +48,16 @@ export interface PoolHost {
   readonly nodeArgs: readonly string[];
   /** Set when the workers' stdout and stderr are to come through the manager's log. */
   readonly workerOutput: WorkerOutput | undefined;
-  notify(msg: string): void;
-  warn(msg: string): void;
+  /** `fields`: the event's own, for log_format json. */
+  notify(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
   reopenLogs(): void;
   drainWorkerOutput(): Promise<void>;
+  /**
+   * Before a reload: reads the configuration anew and applies what can change in place. Resolves with
+   * why it was refused (the running configuration then stays), or undefined.
+   */
+  reloadConfiguration(): Promise<string | undefined>;
   removePidFile(): unknown;
   exit(msg?: string, status?: number): never;
   abort(msg?: string, status?: number): never;
@@ -75,6 +82,7 @@ export interface Scoreboard {
   maxActive: number;
   quickExits: number;
   respawnDelayMs: number;
+  state: PoolState;
   handles: readonly WorkerHandle[];
 }
 
@@ -86,6 +94,20 @@ const STATUS_REPORT_WAIT_MS = 200;
 
 /** What integrations (start_server's readiness, later systemd) can follow. */
 export type PoolLifecycleEvent = 'starting' | 'ready' | 'reloading' | 'reloaded' | 'reload-abandoned' | 'stopping';
+
+/** How a reload ended: its generation serves (complete), or it was abandoned and `serving` serves on. */
+export interface ReloadOutcome {
+  complete: boolean;
+  generation: number;
+  /** The generation serving now. */
+  serving: number;
+  seconds: number;
+  /** Why it was abandoned. */
+  reason?: string;
+}
+
+/** What `scale` did: the size it set (pm static) or the maximum (dynamic, ondemand), said as the log says it. */
+export type ScaleOutcome = { workers: number; what: 'workers' | 'max_children'; message: string } | { error: string };
 
 interface Reload {
   /** The generation that served before the reload began: it serves on if the reload is abandoned. */
@@ -130,6 +152,8 @@ export class WorkerPool {
   private reportWaiters: (() => void)[] = [];
   /** Kept connections passed from retiring workers to serving ones (which one gets the next). */
   private handedOver = 0;
+  /** The workers' node options before node_args: the privilege drop's preload, then the manager's own. */
+  private baseExecArgv: string[] = [];
 
   private readonly handlers: Handlers = {
     'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
@@ -197,6 +221,15 @@ export class WorkerPool {
     return this;
   }
 
+  /** Resolves with how the next reload to end (the newest, should HUPs follow) ended. */
+  nextReloadOutcome(): Promise<ReloadOutcome> {
+    return new Promise((resolve) => this.events.once('reload-settled', resolve));
+  }
+
+  get poolState(): PoolState {
+    return this.state;
+  }
+
   start(): void {
     // Workers accept on their own copy of the manager's socket (see socket/listen.ts), so no connection
     // passes through the manager. SCHED_NONE makes any listen() the app does itself behave the same
@@ -209,8 +242,8 @@ export class WorkerPool {
     const stdin = this.socket.fd === 0 ? 'ignore' : 0;
     // Through the manager's log, the workers' output comes in pipes; otherwise it is the manager's own.
     const [stdout, stderr] = this.host.workerOutput ? ['pipe', 'pipe'] : [1, 2];
-    const execArgv = [...this.host.workerExecArgv, ...(cluster.settings.execArgv ?? process.execArgv), ...this.host.nodeArgs];
-    cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'], execArgv });
+    this.baseExecArgv = [...this.host.workerExecArgv, ...(cluster.settings.execArgv ?? process.execArgv)];
+    cluster.setupPrimary({ stdio: [stdin, stdout, stderr, this.socket.fd, 'ipc'] });
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal));
     cluster.on('disconnect', (worker) => this.handleOf(worker)?.disconnected());
     cluster.on('message', (worker, message: unknown, sent: unknown) => {
@@ -253,6 +286,7 @@ export class WorkerPool {
       maxActive: this.maxActive,
       quickExits: this.backoff.quickExits,
       respawnDelayMs: this.backoff.delayMs(),
+      state: this.state,
       handles: [...this.handles.values()],
     };
   }
@@ -281,24 +315,16 @@ export class WorkerPool {
     switch (name) {
       case 'TERM':
       case 'INT':
-        if (this.isStopping) return this.host.notify(`ignoring signal ${name}: already shutting down`);
-        this.host.notify(`received signal ${name}`);
-        void this.die(`safe exit from signal ${name}`);
+        this.requestStop(`received signal ${name}`, `safe exit from signal ${name}`);
         return;
       case 'HUP':
-        if (this.isStopping) return this.host.notify('ignoring signal HUP: shutting down');
-        this.host.notify('received signal HUP');
-        this.startReload();
+        void this.requestReload('received signal HUP');
         return;
       case 'TTIN':
       case 'TTOU': {
         if (this.isStopping) return this.host.notify(`ignoring signal ${name}: shutting down`);
-        if (this.autoscaler) return this.autoscaler.resize(name); // the maximum moves
-        const before = this.desiredWorkers;
-        this.desiredWorkers = resizedWorkers(before, name);
-        const count = `${this.desiredWorkers} server${this.desiredWorkers === 1 ? '' : 's'}`;
-        this.host.notify(`received signal ${name}: ${this.desiredWorkers === before ? `already at ${count}` : count}`);
-        this.maintain(); // TTIN forks one; TTOU retires the highest slot, which drains first
+        const size = this.autoscaler?.maxChildren ?? this.desiredWorkers; // the maximum moves, or the size
+        this.scale(resizedWorkers(size, name), `received signal ${name}`, { exact: false });
         return;
       }
       case 'USR1':
@@ -311,6 +337,63 @@ export class WorkerPool {
       default:
         this.host.notify(`ignoring signal ${name}`);
     }
+  }
+
+  /** A graceful stop asked for by `why` (TERM, INT, the control socket); `exitMessage` is die()'s. */
+  requestStop(why: string, exitMessage: string): void {
+    if (this.isStopping) return this.host.notify(`ignoring ${why.replace(/^received /, '')}: already shutting down`);
+    this.host.notify(why);
+    void this.die(exitMessage);
+  }
+
+  /**
+   * A reload asked for by `why` (HUP, the control socket): the configuration is read anew first, and a
+   * reload onto one that does not validate is refused. Resolves with why it was refused, or undefined.
+   */
+  async requestReload(why: string): Promise<string | undefined> {
+    if (this.isStopping) {
+      this.host.notify(`ignoring ${why.replace(/^received /, '')}: shutting down`);
+      return 'the pool is shutting down';
+    }
+    this.host.notify(why);
+    const refused = await this.host.reloadConfiguration();
+    if (refused !== undefined) {
+      this.host.warn(`reload refused: ${refused}; the running configuration stays`);
+      return refused;
+    }
+    if (this.isStopping) return 'the pool is shutting down';
+    this.configurationChanged();
+    this.startReload();
+    return undefined;
+  }
+
+  /** The host's parameters may have changed (a reload read them anew): the pool's size and boot priority follow. */
+  private configurationChanged(): void {
+    this.bootNice.setSteps(this.host.bootNice);
+    const { sizing } = this.host;
+    if (this.autoscaler && sizing.mode !== 'static') this.autoscaler.setSizing(sizing, this.host.nProcesses);
+    else this.desiredWorkers = this.host.nProcesses;
+  }
+
+  /**
+   * The pool's size (pm static), or its maximum (dynamic and ondemand, as TTIN and TTOU move it);
+   * `why` begins the log line. Fewer workers retire the highest slots, which drain first. `exact`:
+   * a count the pool cannot take is refused, not brought within bounds (a signal's is).
+   */
+  scale(workers: number, why: string, { exact }: { exact: boolean }): ScaleOutcome {
+    if (this.isStopping) return { error: 'the pool is shutting down' };
+    if (this.autoscaler) {
+      const outcome = this.autoscaler.setMaxChildren(workers, why, exact);
+      if ('error' in outcome) return outcome;
+      return { workers: this.autoscaler.maxChildren, what: 'max_children', message: outcome.message };
+    }
+    const before = this.desiredWorkers;
+    this.desiredWorkers = Math.max(1, workers);
+    const count = servers(this.desiredWorkers);
+    const message = `${why}: ${this.desiredWorkers === before ? `already at ${count}` : count}`;
+    this.host.notify(message);
+    this.maintain();
+    return { workers: this.desiredWorkers, what: 'workers', message };
   }
 
   /**
@@ -330,7 +413,7 @@ export class WorkerPool {
     const timer = timeout > 0 ? setTimeout(() => this.abandonReload(`not all accepting within reload_timeout ${timeout} s`), timeout * 1000) : undefined;
     this.reload = { from, startedAt: Date.now(), timer };
     const replacing = [...this.handles.values()].filter((h) => !h.retired).length;
-    this.host.notify(`reloading: generation ${this.targetGeneration}, replacing ${replacing} servers`);
+    this.host.notify(`reloading: generation ${this.targetGeneration}, replacing ${replacing} servers`, { generation: this.targetGeneration });
     this.events.emit('reloading');
     this.maintain();
   }
@@ -421,13 +504,13 @@ export class WorkerPool {
   private retire(handles: readonly WorkerHandle[]): void {
     const targets = handles.filter((h) => !h.retired);
     if (targets.length === 0) return;
-    this.host.notify(`sending TERM to PIDs, ${targets.map((h) => h.pid).join(' ')}`);
+    this.host.notify(`sending TERM to PIDs, ${targets.map((h) => h.pid).join(' ')}`, { workers: targets.map((h) => h.pid).join(' ') });
     // Workers that serve on take over the retiring ones' kept connections (worker/connection-handover.ts).
     const handOver = !this.isStopping && [...this.handles.values()].some((h) => !targets.includes(h) && h.serving);
     for (const handle of targets) {
       if (handle.recycle) {
         this.recycles++;
-        this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`);
+        this.host.notify(`server (pid ${handle.pid}) recycled: ${handle.recycleReason}`, { worker: handle.pid, generation: handle.generation, slot: handle.slot });
       }
       handle.retire(handOver);
     }
@@ -455,10 +538,12 @@ export class WorkerPool {
   }
 
   private fork(): void {
+    // node_args may change at a reload: they are set for each fork, after the manager's own.
+    cluster.setupPrimary({ execArgv: [...this.baseExecArgv, ...this.host.nodeArgs] });
     const worker = cluster.fork({ ...this.host.workerEnv, [WORKER_LISTEN_FD_ENV]: String(WORKER_LISTEN_FD), [WORKER_BACKLOG_ENV]: String(this.socket.backlog) });
     const pid = worker.process.pid;
     if (pid === undefined) this.host.abort('fork: no process was created');
-    this.host.workerOutput?.take(worker.process.stdout, worker.process.stderr);
+    this.host.workerOutput?.take(pid!, worker.process.stdout, worker.process.stderr);
     const handle = new WorkerHandle(worker, pid, this.freeSlot(), this.targetGeneration);
     this.bootNice.forked(handle, this.servingCount(), this.desiredWorkers);
     worker.once('online', () => {
@@ -466,7 +551,7 @@ export class WorkerPool {
       handle.healthyTimer = setTimeout(() => this.backoff.recordHealthy(), this.backoff.policy.minUptimeMs);
     });
     this.handles.set(pid, handle);
-    this.host.notify(`server (pid ${pid}) started`);
+    this.host.notify(`server (pid ${pid}) started`, { worker: pid, generation: handle.generation, slot: handle.slot });
   }
 
   /** The lowest slot number no live worker holds. */
@@ -510,7 +595,7 @@ export class WorkerPool {
     const accepting = [...this.handles.values()].filter((h) => h.state === 'accepting').length;
     if (!this.readyAnnounced && accepting >= this.desiredWorkers) {
       this.readyAnnounced = true;
-      this.host.notify(`ready: ${servers(accepting)} accepting${this.host.sizing.mode === 'ondemand' ? ' (pm = ondemand)' : ''}`);
+      this.host.notify(`ready: ${servers(accepting)} accepting${this.host.sizing.mode === 'ondemand' ? ' (pm = ondemand)' : ''}`, { generation: this.targetGeneration });
       this.events.emit('ready');
     }
   }
@@ -552,7 +637,7 @@ export class WorkerPool {
     clearTimeout(handle.healthyTimer);
     clearTimeout(handle.warmTimer);
     this.bootNice.exited(handle);
-    this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`);
+    this.host.notify(`server (pid ${handle.pid}) exited with status ${describeExit(code, signal)}`, { worker: handle.pid, generation: handle.generation, slot: handle.slot, exitCode: code, signal });
     if (!handle.retired) {
       this.backoff.recordExit(handle.onlineAt === undefined ? 0 : Date.now() - handle.onlineAt);
       this.bootFailures.exited(handle.acceptingAt !== undefined);
@@ -573,7 +658,7 @@ export class WorkerPool {
   private onBootFailed(handle: WorkerHandle, error: string): void {
     const same = error === this.lastBootError;
     this.lastBootError = error;
-    this.host.warn(`server (pid ${handle.pid}) failed to start: ${same ? 'the same error as the previous one' : error}`);
+    this.host.warn(`server (pid ${handle.pid}) failed to start: ${same ? 'the same error as the previous one' : error}`, { worker: handle.pid, generation: handle.generation });
   }
 
   // ---- Reloads ----------------------------------------------------------------------------
@@ -585,8 +670,10 @@ export class WorkerPool {
     clearTimeout(this.reload.timer);
     this.reload = undefined;
     this.transition('reload-complete');
-    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${servers(this.desiredWorkers)} accepting in ${seconds} s`);
+    this.host.notify(`reload complete: generation ${this.targetGeneration}, ${servers(this.desiredWorkers)} accepting in ${seconds} s`, { generation: this.targetGeneration });
     this.events.emit('reloaded');
+    const outcome: ReloadOutcome = { complete: true, generation: this.targetGeneration, serving: this.targetGeneration, seconds: Number(seconds) };
+    this.events.emit('reload-settled', outcome);
   }
 
   /**
@@ -595,15 +682,17 @@ export class WorkerPool {
    */
   private abandonReload(reason: string): void {
     if (this.state !== 'reloading' || !this.reload) return;
-    const { from, timer } = this.reload;
+    const { from, timer, startedAt } = this.reload;
     clearTimeout(timer);
     this.reload = undefined;
     const abandoned = this.targetGeneration;
     this.targetGeneration = from;
     this.transition('reload-abandoned');
-    this.host.notify(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`);
+    this.host.notify(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`, { generation: abandoned, serving: from });
     this.retire([...this.handles.values()].filter((h) => h.generation > from && h.state === 'starting'));
     this.events.emit('reload-abandoned');
+    const outcome: ReloadOutcome = { complete: false, generation: abandoned, serving: from, seconds: (Date.now() - startedAt) / 1000, reason };
+    this.events.emit('reload-settled', outcome);
     this.maintain();
   }
 

@@ -31,6 +31,7 @@ export class WorkerHandle implements WorkerView {
   inFlight = 0;
   served = 0;
   oldestRequestStartedAt: number | null = null;
+  oldestRequestUri: string | null = null;
   rss = 0;
   /** Its requests that got a slow-log entry. */
   slowRequests = 0;
@@ -95,6 +96,7 @@ export class WorkerHandle implements WorkerView {
     this.setInFlight(report.inFlight);
     this.served = report.served;
     this.oldestRequestStartedAt = report.oldestRequestStartedAt;
+    this.oldestRequestUri = report.oldestRequestUri;
     this.rss = report.rss;
     this.slowRequests = report.slowRequests;
     this.lastRequest = report.lastRequest;

@@ -282,7 +282,7 @@ export async function removeStaleSocket(file: string): Promise<void> {
 }
 
 /** Unlinks the manager's unix socket when it exits, if the file is still the one it made. */
-function removeOnExit(file: string): void {
+export function removeOnExit(file: string): void {
   const ino = fs.statSync(file).ino;
   process.once('exit', () => {
     try {

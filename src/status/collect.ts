@@ -47,6 +47,7 @@ function processOf(h: WorkerHandle, now: number): ProcessSnapshot {
     rssBytes: h.rss,
     slowRequests: h.slowRequests,
     bootMs: Math.round(h.bootMs ?? 0),
+    oldestRequestUri: h.oldestRequestStartedAt === null ? '-' : (h.oldestRequestUri ?? '-'),
   };
 }
 
@@ -79,6 +80,7 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
     watchdogKills: board.watchdogKills,
     quickExits: board.quickExits,
     respawnDelayMs: board.respawnDelayMs,
+    state: board.state,
     processes,
   };
 }

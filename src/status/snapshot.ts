@@ -30,6 +30,8 @@ export interface ProcessSnapshot {
   slowRequests: number;
   /** Fork to accepting, in ms (0 until it accepts). */
   bootMs: number;
+  /** The URI of the oldest request in flight ('-' when none): what requestDuration times. */
+  oldestRequestUri: string;
 }
 
 export interface PoolSnapshot {
@@ -63,5 +65,7 @@ export interface PoolSnapshot {
   quickExits: number;
   /** The backoff before the next fork, in ms (0: none). */
   respawnDelayMs: number;
+  /** running, reloading (a rolling reload under way) or stopping. */
+  state: 'running' | 'reloading' | 'stopping';
   processes: ProcessSnapshot[];
 }

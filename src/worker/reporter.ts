@@ -15,8 +15,8 @@ export const REPORT_INTERVAL_MS = 1_000;
 const MEMORY_CHECK_MS = 100;
 
 export class WorkerReporter {
-  /** Requests in flight and when each began; a Map keeps insertion order, so the first is the oldest. */
-  private readonly startedAt = new Map<object, number>();
+  /** Requests in flight, when each began and its req; a Map keeps insertion order, so the first is the oldest. */
+  private readonly startedAt = new Map<object, { at: number; req: object | undefined }>();
   private served = 0;
   private timer: NodeJS.Timeout | undefined;
   private memoryCheckedAt = 0;
@@ -35,7 +35,7 @@ export class WorkerReporter {
 
   /** `request` stands for the request until it ends; `req` is kept (the latest only) for the status page. */
   requestBegan(request: object, req?: object): void {
-    this.startedAt.set(request, Date.now());
+    this.startedAt.set(request, { at: Date.now(), req });
     if (req) this.lastRequest = req;
     if (this.reportedBusy) this.changed();
     else this.flush();
@@ -74,7 +74,8 @@ export class WorkerReporter {
       act: 'fcgi-pm:report',
       inFlight: this.startedAt.size,
       served: this.served,
-      oldestRequestStartedAt: oldest.done ? null : oldest.value,
+      oldestRequestStartedAt: oldest.done ? null : oldest.value.at,
+      oldestRequestUri: oldest.done || !oldest.value.req ? null : (requestUri(oldest.value.req) ?? null),
       rss: this.rss,
       slowRequests: this.slowRequests(),
       lastRequest: this.lastRequest ? describeRequest(this.lastRequest) : null,

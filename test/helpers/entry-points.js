@@ -26,10 +26,10 @@ let appDirectory;
 /** The fixture app's copy, made once per test file. */
 const APP_DIR = () => (appDirectory ??= appDir());
 
-/** `fcgi-pm -n N --listen <fresh socket> flags... app args...`, run in the app's directory. */
+/** `fcgi-pm -n N --listen <fresh socket> flags... app args...`, run in the app's directory (n: null, no -n). */
 async function startCli({ n = 2, app = 'app.js', appArgs = [], flags = [], env = {}, waitReady = true, listen } = {}) {
   const address = listen ?? path.join(tempDir(), 'fcgi.sock');
-  const proc = startNode({ script: BIN, args: ['-n', String(n), '--listen', address, ...flags, app, ...appArgs], env, cwd: APP_DIR() });
+  const proc = startNode({ script: BIN, args: [...(n === null ? [] : ['-n', String(n)]), '--listen', address, ...flags, app, ...appArgs], env, cwd: APP_DIR() });
   proc.address = address;
   if (waitReady) await proc.waitFor(/ready: \d+ servers? accepting/, 20_000);
   return proc;

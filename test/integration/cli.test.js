@@ -94,7 +94,8 @@ test('command line: flags, aliases, the app and its own arguments; the last flag
   assert.deepEqual(parseCommandLine(['--help']), { action: 'help' });
   assert.deepEqual(parseCommandLine(['--version']), { action: 'version' });
   for (const [argv, message] of [
-    [['--wat', 'a.js'], /^unknown option --wat$/],
+    [['--frobnicate', 'a.js'], /^unknown option --frobnicate$/],
+    [['--wat', 'a.js'], /^unknown option --wat \(did you mean --watch\?\)$/],
     [['--workers', '3', 'a.js'], /^unknown option --workers \(did you mean --n-processes\?\)$/],
     [['--role', 'server', 'a.js'], /^unknown option --role$/],
     [['-n', 'lots', 'a.js'], /^-n: n_processes must be a number, got "lots"$/],
@@ -427,6 +428,42 @@ test('--node-args: the workers run with those node options, after the manager\'s
   }
 });
 
+test('env_file and env: the workers get the variables (env over the file, flags over the config file, name by name)', async () => {
+  assert.deepEqual(validateParameter('env', 'A=b=c'), { A: 'b=c' });
+  assert.deepEqual(validateParameter('env', { N: 1, B: true }), { N: '1', B: 'true' });
+  assert.throws(() => validateParameter('env', 'NOEQUALS'), /env must be an object of variables, or NAME=VALUE, got "NOEQUALS"/);
+  assert.throws(() => validateParameter('env', { '1X': 'y' }), /env: "1X" is not a variable name/);
+  assert.throws(() => validateParameter('env', { X: { y: 1 } }), /env: X must be a string, got an object/);
+  const parsed = parseCommandLine(['--env', 'A=1', '--env', 'B=2', '--env', 'A=3', 'app.js']);
+  assert.deepEqual(parsed.flagParams.env, { A: '3', B: '2' }, 'repeated flags add up, the last winning');
+  assert.deepEqual(effectiveParams({ env: { A: 'file', C: 'file' } }, { env: { A: 'flag' } }, 1).env, { A: 'flag', C: 'file' });
+
+  const dir = tempDir();
+  const envFile = path.join(dir, 'app.env');
+  fs.writeFileSync(envFile, '# the release\nGREETING="hello world"\nFROM_FILE=file\nOVERRIDDEN=file\nexport EXPORTED=yes\n');
+  const config = path.join(dir, 'pool.json');
+  fs.writeFileSync(config, JSON.stringify({ env_file: envFile, env: { OVERRIDDEN: 'config', FROM_CONFIG: 'config', BY_FLAG: 'config' } }));
+  const pm = await startCli({ n: 1, flags: ['--config', config, '--env', 'BY_FLAG=flag'] });
+  try {
+    const seen = {};
+    for (const name of ['GREETING', 'FROM_FILE', 'OVERRIDDEN', 'EXPORTED', 'FROM_CONFIG', 'BY_FLAG']) {
+      const answer = await fcgiRequest(pm.address, { query: `env=${name}` });
+      seen[name] = answer.body.trim().split('=')[1];
+    }
+    assert.deepEqual(seen, { GREETING: 'hello world', FROM_FILE: 'file', OVERRIDDEN: 'config', EXPORTED: 'yes', FROM_CONFIG: 'config', BY_FLAG: 'flag' });
+  } finally {
+    pm.kill('SIGTERM');
+    await pm.exited;
+  }
+});
+
+/** A config file in `dir` holding `params`; its path. */
+function writeConfig(dir, params) {
+  const file = path.join(dir, `config-${Object.keys(params).join('-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(params));
+  return file;
+}
+
 test('--check-config refuses exactly what a start refuses: each rule gives both exit 2 and the same one line, and nothing is made', async () => {
   const dir = tempDir();
   const sock = path.join(dir, 'never.sock');
@@ -448,6 +485,12 @@ test('--check-config refuses exactly what a start refuses: each rule gives both 
     ['--status-path', '/s', '--ping-path', '/s'],
     ['--node-args', '--no-such-node-option'],
     ['--node-args', '--max-old-space-size=64 --eval=1'],
+    // As a config file's env_file: node itself takes `--env-file MISSING` anywhere on its command line,
+    // after the script too, and exits 9 (nodejs/node#54232), before fcgi-pm runs.
+    ['--config', writeConfig(dir, { env_file: path.join(dir, 'no-such.env') })],
+    ['--control', path.join(dir, 'no-dir', 'pool.control')],
+    ['--control-group', 'nogroup'],
+    ['--control', path.join(dir, 'pool.control'), '--control-group', 'nosuchgroup'],
   ];
   for (const flags of cases) {
     const checked = await runCli(['--check-config', '-n', '2', '-l', sock, ...flags, 'app.js']);

@@ -310,3 +310,47 @@ test('bad log parameters are refused with one line before anything forks', async
     assert.ok(!/server \(pid/.test(pm.stdout), 'nothing forked');
   }
 });
+
+test('log_format json: every line the pool writes is one JSON object with time, level, pid, role and msg and the event\'s fields; the app\'s own lines are wrapped with their worker\'s pid', async () => {
+  const { startCli } = require('../helpers/entry-points');
+  assert.throws(() => validateParams({ log_format: 'yaml' }), /log_format must be 'text' or 'json', got "yaml"/);
+  const pool = await startCli({ n: 2, flags: ['--log-format', 'json'] });
+  assert.equal((await fcgiRequest(pool.address, { query: 'hello=1' })).ok, true);
+  pool.kill('SIGTERM');
+  assert.equal((await pool.exited).code, 0);
+  const entries = pool.lines.filter((line) => line !== '').map((line) => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      assert.fail(`not a JSON line: ${line}`);
+    }
+  });
+  assert.ok(entries.length >= 12, `${entries.length} lines`);
+  for (const e of entries) {
+    assert.deepEqual(Object.keys(e).slice(0, 5), ['time', 'level', 'pid', 'role', 'msg'], JSON.stringify(e));
+    assert.match(e.time, new RegExp(`^${ISO}$`));
+    assert.ok(['info', 'warn', 'error'].includes(e.level));
+    assert.ok(['manager', 'server', 'app'].includes(e.role), e.role);
+  }
+  const manager = entries.filter((e) => e.role === 'manager');
+  assert.ok(manager.every((e) => e.pid === pool.pid));
+  const started = manager.filter((e) => /^server \(pid \d+\) started$/.test(e.msg));
+  assert.equal(started.length, 2);
+  for (const e of started) assert.deepEqual([typeof e.worker, e.generation, typeof e.slot], ['number', 1, 'number']);
+  const workers = started.map((e) => e.worker);
+  const exited = manager.filter((e) => /exited with status 0$/.test(e.msg));
+  assert.deepEqual(exited.map((e) => [e.exitCode, e.signal]), [[0, null], [0, null]]);
+  assert.deepEqual(exited.map((e) => e.worker).sort(), [...workers].sort());
+  assert.deepEqual(manager.find((e) => e.msg.startsWith('ready:')), { ...manager.find((e) => e.msg.startsWith('ready:')), msg: 'ready: 2 servers accepting', generation: 1 });
+  // The workers' own lifecycle lines, written in JSON by each worker, pass through as they are.
+  const servers = entries.filter((e) => e.role === 'server');
+  assert.deepEqual([...new Set(servers.filter((e) => e.msg === 'initialized').map((e) => e.pid))].sort(), [...workers].sort());
+  assert.equal(servers.filter((e) => e.msg === 'safe exit after SIGTERM').length, 2);
+  // The app's own stderr lines, wrapped.
+  const app = entries.filter((e) => e.role === 'app');
+  const request = app.find((e) => e.msg.startsWith('request started: /?hello=1'));
+  assert.ok(request, JSON.stringify(app));
+  assert.equal(request.stream, 'stderr');
+  assert.ok(workers.includes(request.pid));
+  assert.equal(app.filter((e) => e.msg.startsWith('cli-app: loaded in pid')).length, 2);
+});

@@ -1,0 +1,137 @@
+// `fcgi-pm status|reload|stop|scale|top`: commands to a running pool over its control socket
+// (src/control/). The pool is found by --control PATH, --pid-file FILE or --config FILE (the file it
+// was started with), else by PM_CONTROL, PM_PID_FILE or systemd's $RUNTIME_DIRECTORY.
+// Exit status: 0 done; 1 refused or failed (a reload abandoned); 2 bad usage; 3 no pool running;
+// 4 not allowed to use its socket. `stop` passes on the manager's own exit status.
+
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { controlSocketPath } from '../control/path';
+import { ControlConnection, ControlError } from '../control/client';
+import type { ControlAnswer, ControlRequest } from '../control/protocol';
+import { renderStatus } from '../control/status-text';
+import { paramsFromEnv, validateParams } from '../params';
+import { UsageError } from './command-line';
+import { loadConfigFile } from './config';
+import { runTop } from './top';
+import { POOL_COMMANDS_USAGE } from './usage';
+
+export const POOL_COMMANDS = ['status', 'reload', 'stop', 'scale', 'top'] as const;
+export type PoolCommand = (typeof POOL_COMMANDS)[number];
+
+export function isPoolCommand(word: string | undefined): word is PoolCommand {
+  return (POOL_COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+const OPTIONS = {
+  control: { type: 'string' },
+  'pid-file': { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  'no-wait': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Which options each command takes, besides the three that find the pool. */
+const OWN_OPTIONS: Record<PoolCommand, readonly string[]> = { status: ['json'], reload: ['no-wait'], stop: [], scale: [], top: [] };
+
+export async function runPoolCommand(command: PoolCommand, argv: readonly string[]): Promise<number> {
+  let socketPath: string;
+  let request: ControlRequest | undefined;
+  let values: Partial<Record<keyof typeof OPTIONS, string | boolean>>;
+  try {
+    const parsed = parseCommand(command, argv);
+    values = parsed.values;
+    if (values.help) {
+      process.stdout.write(POOL_COMMANDS_USAGE);
+      return 0;
+    }
+    socketPath = await findControlSocket(values);
+    request = parsed.request;
+  } catch (err) {
+    process.stderr.write(`fcgi-pm ${command}: ${(err as Error).message.split('\n')[0]}; see fcgi-pm ${command} --help\n`);
+    return 2;
+  }
+  try {
+    if (command === 'top') return await runTop(socketPath);
+    return await send(command, socketPath, request!, values.json === true);
+  } catch (err) {
+    process.stderr.write(`fcgi-pm ${command}: ${(err as Error).message}\n`);
+    return err instanceof ControlError ? err.exitStatus : 1;
+  }
+}
+
+/** The command's options and its request. Pure; throws UsageError. */
+export function parseCommand(command: PoolCommand, argv: readonly string[]): { values: Partial<Record<keyof typeof OPTIONS, string | boolean>>; request: ControlRequest | undefined } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+  const { values, positionals } = parsed;
+  for (const name of Object.keys(values)) {
+    if (['control', 'pid-file', 'config', 'help'].includes(name) || OWN_OPTIONS[command].includes(name)) continue;
+    throw new UsageError(`--${name} is not an option of ${command}`);
+  }
+  if (command === 'scale') {
+    const [count, ...rest] = positionals;
+    if (count === undefined || rest.length > 0 || !/^\d+$/.test(count) || Number(count) < 1) throw new UsageError('scale takes one number of workers, 1 or more: fcgi-pm scale N');
+    return { values, request: { cmd: 'scale', workers: Number(count) } };
+  }
+  if (positionals.length > 0) throw new UsageError(`${command} takes no argument, got ${positionals[0]}`);
+  const requests: Record<Exclude<PoolCommand, 'scale'>, ControlRequest | undefined> = {
+    status: { cmd: 'status' },
+    reload: { cmd: 'reload', wait: values['no-wait'] !== true },
+    stop: { cmd: 'stop' },
+    top: undefined,
+  };
+  return { values, request: requests[command] };
+}
+
+/** The control socket of the pool the options name. Throws UsageError when they name none. */
+async function findControlSocket(values: Partial<Record<keyof typeof OPTIONS, string | boolean>>): Promise<string> {
+  const given = [values.control && '--control', values['pid-file'] && '--pid-file', values.config && '--config'].filter(Boolean);
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} both name a pool: give one`);
+  if (typeof values.control === 'string') return path.resolve(values.control);
+  if (typeof values['pid-file'] === 'string') return controlSocketPath({ pid_fname: values['pid-file'] })!;
+  const [params, from] =
+    typeof values.config === 'string' ? [await loadConfigFile(values.config), `--config ${values.config}`] : [validateParams(paramsFromEnv()), 'the environment'];
+  const found = controlSocketPath(params);
+  if (found === undefined) {
+    throw new UsageError(
+      values.config === undefined
+        ? 'which pool? give --control PATH, --pid-file FILE or --config FILE'
+        : `${from} gives neither control nor pid_fname: the pool it starts has no control socket to find`,
+    );
+  }
+  return found;
+}
+
+async function send(command: PoolCommand, socketPath: string, request: ControlRequest, json: boolean): Promise<number> {
+  const connection = await ControlConnection.open(socketPath);
+  let answer: ControlAnswer;
+  try {
+    answer = await connection.request(request);
+  } finally {
+    connection.close();
+  }
+  if (!answer.ok) {
+    process.stderr.write(`fcgi-pm ${command}: ${answer.error}\n`);
+    return 1;
+  }
+  switch (answer.cmd) {
+    case 'status':
+      process.stdout.write(json ? `${JSON.stringify({ manager: answer.manager, pool: answer.pool }, null, 2)}\n` : renderStatus(answer.manager, answer.pool));
+      return 0;
+    case 'reload':
+      process.stdout.write(answer.complete ? `reload complete: generation ${answer.generation} in ${answer.seconds} s\n` : `reloading: generation ${answer.generation}\n`);
+      return 0;
+    case 'stop':
+      process.stdout.write(`stopped: the manager exited with status ${answer.exitStatus}\n`);
+      return answer.exitStatus;
+    case 'scale':
+      process.stdout.write(`${answer.message}\n`);
+      return 0;
+  }
+}

@@ -1,0 +1,76 @@
+'use strict';
+// --watch: an edit to the app's files is a rolling reload (the log says which file), node_modules and
+// dot folders are not watched, and a broken edit keeps the old workers serving until it is fixed.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { livePids, fcgiRequest, sleep, eventually, tempDir } = require('../helpers/helpers');
+const { APP_DIR, startCli } = require('../helpers/entry-points');
+const { isWatchedFolderName } = require('../../dist/os/file-watch');
+
+test('the folders watch leaves out', () => {
+  assert.deepEqual(['src', 'node_modules', '.git', '.cache', 'lib'].filter(isWatchedFolderName), ['src', 'lib']);
+});
+
+test('--watch: an edit is a reload, saying which file; node_modules and dot folders are not watched; a broken edit keeps the old workers', async () => {
+  const dir = APP_DIR();
+  const handler = path.join(dir, 'handler.js');
+  const original = fs.readFileSync(handler, 'utf8');
+  fs.mkdirSync(path.join(dir, '.cache'), { recursive: true });
+  const pool = await startCli({ n: 2, flags: ['--watch', '--reload-timeout', '20'] });
+  try {
+    await pool.waitFor(/watching .* for changes \(watch\)/);
+    const first = livePids(pool).sort();
+
+    fs.writeFileSync(handler, `${original}\n// edited\n`);
+    await pool.waitFor(/watch: handler\.js changed: reloading/, 10_000);
+    await pool.waitFor(/reload complete: generation 2/, 30_000);
+    assert.ok(await eventually(() => livePids(pool).every((pid) => !first.includes(pid)), 10_000), 'every worker replaced');
+    assert.equal(pool.count(/watch: .* changed/), 1, 'one reload for one save');
+
+    // Not watched: a dependency and a dot folder.
+    fs.writeFileSync(path.join(dir, 'node_modules', 'node-fastcgi', 'touched.js'), '');
+    fs.writeFileSync(path.join(dir, '.cache', 'x'), '');
+    await sleep(1_500);
+    assert.equal(pool.count(/watch: .* changed/), 1, pool.lines.filter((l) => /watch:/.test(l)).join('\n'));
+
+    // A new folder is watched as it appears; several files saved at once are one reload.
+    fs.mkdirSync(path.join(dir, 'lib'));
+    await sleep(200);
+    fs.writeFileSync(path.join(dir, 'lib', 'a.js'), '');
+    fs.writeFileSync(path.join(dir, 'lib', 'b.js'), '');
+    await pool.waitFor(/watch: lib\/a\.js changed \(and 1 more\): reloading/, 10_000);
+    await pool.waitFor(/reload complete: generation 3/, 30_000);
+
+    // A broken edit: the reload is abandoned and generation 3 serves on; the fix goes through.
+    assert.ok(await eventually(() => livePids(pool).length === 2, 10_000), 'generation 2 has drained');
+    const serving = livePids(pool).sort();
+    fs.writeFileSync(handler, `${original}\nthis is not javascript\n`);
+    await pool.waitFor(/reload abandoned: generation 4/, 30_000);
+    const same = () => JSON.stringify(livePids(pool).sort()) === JSON.stringify(serving);
+    assert.ok(await eventually(same, 10_000), `generation 3's workers serve on: ${livePids(pool)} (${serving})`);
+    assert.equal((await fcgiRequest(pool.address)).ok, true);
+    fs.writeFileSync(handler, original);
+    await pool.waitFor(/reload complete: generation 5/, 30_000);
+    assert.equal((await fcgiRequest(pool.address)).ok, true);
+  } finally {
+    fs.writeFileSync(handler, original);
+    pool.kill('SIGTERM');
+    await pool.exited;
+  }
+});
+
+test('watch_paths must exist and is for watch: refused before anything forks', async () => {
+  const { execFile } = require('node:child_process');
+  const { BIN } = require('../helpers/entry-points');
+  const run = (args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd: APP_DIR() }, (err, stdout, stderr) => resolve({ code: err?.code ?? 0, stderr })));
+  const sock = path.join(tempDir(), 's.sock');
+  const missing = await run(['--watch', '--watch-paths', 'no-such-dir', '-l', sock, 'app.js']);
+  assert.equal(missing.code, 2);
+  assert.equal(missing.stderr, 'fcgi-pm: watch_paths no-such-dir: no such file or folder\n');
+  const alone = await run(['--watch-paths', '.', '-l', sock, 'app.js']);
+  assert.equal(alone.code, 2);
+  assert.equal(alone.stderr, 'fcgi-pm: watch_paths is for watch, which is off\n');
+});
