@@ -5,6 +5,7 @@
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   DEFAULT_BACKLOG,
   formatHostPort,
@@ -20,7 +21,7 @@ import { checkAppendable, describeFileError, openOrThrow } from './os/files';
 import { equipWorker } from './worker/equip';
 import { applyWorkerPath, FASTCGI_PATH_CHOICES, type FastCgiPathChoice, isNodeFastcgiServer } from './fastcgi';
 import { sendToManager } from './pool/messages';
-import type { WorkerPool } from './pool/pool';
+import type { ConfigurationReload, WorkerPool } from './pool/pool';
 import type { PoolSizing } from './pool/scaling';
 import { Log, type LogFields, type LogLevel } from './log/log';
 import type { WorkerOutput } from './log/worker-output';
@@ -67,6 +68,7 @@ function managerModules() {
     ...(require('./os/pid-file') as typeof import('./os/pid-file')),
     ...(require('./preflight') as typeof import('./preflight')),
     ...(require('./params/reload-plan') as typeof import('./params/reload-plan')),
+    ...(require('./params/reload-read') as typeof import('./params/reload-read')),
     ...(require('./os/file-watch') as typeof import('./os/file-watch')),
   };
 }
@@ -82,6 +84,13 @@ export interface ConfigurationSource {
   read(): Promise<ProcManagerParams>;
   /** After a reload has applied new values: the parameters the manager now runs with. */
   applied?(params: Readonly<ResolvedParams>): void;
+}
+
+/** What a reload runs with: the parameters, and what the manager derived from them. */
+interface RunningConfiguration {
+  params: ResolvedParams & { [key: string]: unknown };
+  sizing: PoolSizing;
+  userEnv: Readonly<Record<string, string>>;
 }
 
 export interface AttachOptions {
@@ -128,6 +137,10 @@ export class ProcManager {
   /** The workers' environment from the manager's own plans (privilege drop, compile cache), under and over the user's. */
   private workerEnvParts: { under: Record<string, string>; over: Record<string, string> } = { under: {}, over: {} };
   private configurationSource: ConfigurationSource | undefined;
+  /** env_file's and env's variables for the workers, as running. */
+  private userWorkerEnv: Readonly<Record<string, string>> = {};
+  /** The configuration before a reload applied a new one: put back if that reload is abandoned. */
+  private configurationBeforeReload: RunningConfiguration | undefined;
   /** Servers given to attach(), each attached once. */
   private readonly attached = new WeakMap<net.Server, Promise<void>>();
   /** Where notify(), warn() and error() write: stderr or the logger, and log_file once manage() opens it. */
@@ -165,6 +178,7 @@ export class ProcManager {
     const compileCache = this.params.compile_cache ? openCompileCache(privileges.owner) : undefined;
     // The user's variables win over the compile cache's folder (theirs wins), never over the privilege drop's.
     this.workerEnvParts = { under: { ...compileCache?.env }, over: privileges.env };
+    this.userWorkerEnv = plan.workerEnv;
     this.workerEnvValue = { ...this.workerEnvParts.under, ...plan.workerEnv, ...this.workerEnvParts.over };
     if (this.params.access_log) checkAppendable('access_log', this.params.access_log);
     if (this.params.slowlog) checkAppendable('slowlog', this.params.slowlog);
@@ -184,9 +198,7 @@ export class ProcManager {
     const freshSnapshot = async () => collector.snapshot(await pool.freshScoreboard());
     if (this.params.status_listen !== undefined) {
       const where = await startStatusListener(parseListenSpec(this.params.status_listen), {
-        statusPath: this.params.status_path ?? '/status',
-        pingPath: this.params.ping_path ?? '/ping',
-        pingResponse: this.params.ping_response,
+        paths: () => ({ statusPath: this.params.status_path ?? '/status', pingPath: this.params.ping_path ?? '/ping', pingResponse: this.params.ping_response }),
         snapshot: freshSnapshot,
       });
       this.notify(`status and ping over HTTP on ${where} (status_listen)`);
@@ -221,19 +233,22 @@ export class ProcManager {
       void pool.die('npx exited');
     });
     this.pool.start();
-    if (this.params.watch) this.watchFiles(pool);
+    if (this.params.watch) this.watchFiles(pool, [address.kind === 'unix' ? address.path : undefined, plan.control?.path]);
     return new Promise<never>(() => {});
   }
 
-  /** watch: a change to the app's files is a reload, as HUP makes one. */
-  private watchFiles(pool: WorkerPool): void {
+  /** watch: a change to the app's files is a reload, as HUP makes one. `sockets`: the pool's own. */
+  private watchFiles(pool: WorkerPool, sockets: readonly (string | undefined)[]): void {
     // The app's folder: fcgi-pm runs it as the workers' main module; the library's app is this process's.
     const app = cluster.settings.exec ?? process.argv[1] ?? process.cwd();
     const roots = this.params.watch_paths?.map((p) => path.resolve(p)) ?? [path.dirname(path.resolve(app))];
     const { FileWatch } = manager();
     const show = (file: string) => path.relative(process.cwd(), file) || file;
+    // The pool's own files change as it runs: writing them must not reload it.
+    const own = [this.params.log_file, this.params.access_log, this.params.slowlog, this.params.pid_fname, ...sockets];
     new FileWatch(
       roots,
+      own.filter((file): file is string => typeof file === 'string').map((file) => path.resolve(file)),
       (first, files) => void pool.requestReload(`watch: ${show(first)} changed${files > 1 ? ` (and ${files - 1} more)` : ''}: reloading`),
       (msg) => this.warn(msg),
     );
@@ -267,40 +282,58 @@ export class ProcManager {
   /**
    * Reads the parameters from the configuration source and applies those that can change in place
    * (the table's `reload: 'applies'`); the others are logged as needing a restart. Run by the pool
-   * before each reload. Resolves with why the new configuration was refused (nothing changes), or
-   * undefined.
+   * before each reload; what it applied is undone if that reload is abandoned (reloadSettled).
    */
-  async reloadConfiguration(): Promise<string | undefined> {
+  async reloadConfiguration(): Promise<ConfigurationReload> {
     const source = this.configurationSource;
-    if (!source) return undefined;
-    const { preflight, configurationChanges, showValue, poolSizing } = manager();
-    let next: ResolvedParams;
-    let merged: ResolvedParams & { [key: string]: unknown };
-    let plan: ReturnType<typeof preflight>;
-    let changes: ReturnType<typeof configurationChanges>;
+    if (!source) return { changed: [] };
+    const { readNewConfiguration, showValue } = manager();
+    let next: Awaited<ReturnType<typeof readNewConfiguration>>;
     try {
-      next = resolveParams(validateParams(await source.read()));
-      preflight(next, { check: true }); // the file as a start would take it
-      changes = configurationChanges(this.params, next);
-      merged = { ...this.params };
-      for (const { name, to } of changes.applied) (merged as Record<string, unknown>)[name] = to;
-      plan = preflight(merged, { check: true }); // and what will run: the new values over the running ones
-      poolSizing(merged);
+      next = await readNewConfiguration(() => source.read(), this.params, this.userWorkerEnv);
     } catch (err) {
-      return (err as Error).message.split('\n')[0]!;
+      return { refused: (err as Error).message.split('\n')[0]! };
     }
-    for (const { name, from, to } of changes.needsRestart) {
+    for (const { name, from, to } of next.needsRestart) {
       this.warn(`${name} is ${showValue(to)} in the configuration now: that needs a restart; running with ${showValue(from)}`);
     }
-    if (changes.applied.length === 0) return undefined;
-    Object.assign(this.params, merged);
-    this.sizingOfPool = plan.sizing;
-    this.workerEnvValue = { ...this.workerEnvParts.under, ...plan.workerEnv, ...this.workerEnvParts.over };
+    const changes = next.applied.map(({ name, from, to }) => `${name} ${showValue(from)} -> ${showValue(to)}`);
+    if (next.envChanged && !next.applied.some((c) => c.name === 'env' || c.name === 'env_file')) changes.push(`the variables of env_file ${this.params.env_file ?? ''}`.trimEnd());
+    if (changes.length === 0) return { changed: [] };
+    // The generation that serves now keeps its configuration until the new one has taken over.
+    this.configurationBeforeReload ??= this.runningConfiguration();
+    this.applyConfiguration({ params: next.params, sizing: next.plan.sizing, userEnv: next.plan.workerEnv });
+    this.notify(`configuration reloaded: ${changes.join(', ')}`);
+    return { changed: next.applied.map((c) => c.name) };
+  }
+
+  /**
+   * The reload that reloadConfiguration() prepared has ended: complete, its configuration stays;
+   * abandoned, the configuration of the generation that serves on is put back. Returns the
+   * parameters put back.
+   */
+  reloadSettled(complete: boolean): readonly string[] {
+    const before = this.configurationBeforeReload;
+    this.configurationBeforeReload = undefined;
+    if (complete || !before) return [];
+    const restored = (Object.keys(before.params) as (keyof typeof before.params)[]).filter((name) => !isDeepStrictEqual(before.params[name], this.params[name]));
+    this.applyConfiguration(before);
+    if (restored.length > 0) this.notify(`configuration of the generation that serves on put back: ${restored.join(', ')}`);
+    return restored as string[];
+  }
+
+  private runningConfiguration(): RunningConfiguration {
+    return { params: { ...this.params }, sizing: this.sizingOfPool, userEnv: this.userWorkerEnv };
+  }
+
+  private applyConfiguration({ params, sizing, userEnv }: RunningConfiguration): void {
+    Object.assign(this.params, params);
+    this.sizingOfPool = sizing;
+    this.userWorkerEnv = userEnv;
+    this.workerEnvValue = { ...this.workerEnvParts.under, ...userEnv, ...this.workerEnvParts.over };
     this.bootNiceValue = this.bootNiceUnavailable ? 0 : this.params.boot_nice;
     this.recycle = undefined;
-    this.notify(`configuration reloaded: ${changes.applied.map(({ name, from, to }) => `${name} ${showValue(from)} -> ${showValue(to)}`).join(', ')}`);
-    source.applied?.(this.params);
-    return undefined;
+    this.configurationSource?.applied?.(this.params);
   }
 
   /** Resolves with the pid of the next worker to exit; -1 where there are no workers. */

@@ -23,17 +23,31 @@ export function isPoolCommand(word: string | undefined): word is PoolCommand {
   return (POOL_COMMANDS as readonly string[]).includes(word ?? '');
 }
 
-const OPTIONS = {
+/** The options every command takes: which pool, how long to wait, help. */
+const COMMON_OPTIONS = {
   control: { type: 'string' },
   'pid-file': { type: 'string' },
   config: { type: 'string' },
-  json: { type: 'boolean' },
-  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** Which options each command takes, besides the three that find the pool. */
-const OWN_OPTIONS: Record<PoolCommand, readonly string[]> = { status: ['json'], reload: ['no-wait'], stop: [], scale: [], top: [] };
+/** Each command's own options. */
+const OWN_OPTIONS = {
+  status: { json: { type: 'boolean' } },
+  reload: { 'no-wait': { type: 'boolean' } },
+  stop: {},
+  scale: {},
+  top: {},
+} as const satisfies Record<PoolCommand, Record<string, { type: 'boolean' | 'string' }>>;
+
+const OPTIONS = { ...COMMON_OPTIONS, ...OWN_OPTIONS.status, ...OWN_OPTIONS.reload } as const;
+
+/**
+ * How long a command waits for its answer by default, in seconds (0: as long as it takes). A reload
+ * ends by itself (reload_timeout), a stop by die_timeout; a status must not hang on a stopped manager.
+ */
+const DEFAULT_TIMEOUT: Record<PoolCommand, number> = { status: 10, scale: 10, top: 10, reload: 0, stop: 0 };
 
 export async function runPoolCommand(command: PoolCommand, argv: readonly string[]): Promise<number> {
   let socketPath: string;
@@ -53,8 +67,9 @@ export async function runPoolCommand(command: PoolCommand, argv: readonly string
     return 2;
   }
   try {
-    if (command === 'top') return await runTop(socketPath);
-    return await send(command, socketPath, request!, values.json === true);
+    const timeoutMs = 1000 * (typeof values.timeout === 'string' ? Number(values.timeout) : DEFAULT_TIMEOUT[command]);
+    if (command === 'top') return await runTop(socketPath, timeoutMs);
+    return await send(command, socketPath, request!, { json: values.json === true, timeoutMs });
   } catch (err) {
     process.stderr.write(`fcgi-pm ${command}: ${(err as Error).message}\n`);
     return err instanceof ControlError ? err.exitStatus : 1;
@@ -71,9 +86,10 @@ export function parseCommand(command: PoolCommand, argv: readonly string[]): { v
   }
   const { values, positionals } = parsed;
   for (const name of Object.keys(values)) {
-    if (['control', 'pid-file', 'config', 'help'].includes(name) || OWN_OPTIONS[command].includes(name)) continue;
+    if (name in COMMON_OPTIONS || name in OWN_OPTIONS[command]) continue;
     throw new UsageError(`--${name} is not an option of ${command}`);
   }
+  if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout)) throw new UsageError(`--timeout takes seconds, 0 or more, got ${values.timeout}`);
   if (command === 'scale') {
     const [count, ...rest] = positionals;
     if (count === undefined || rest.length > 0 || !/^\d+$/.test(count) || Number(count) < 1) throw new UsageError('scale takes one number of workers, 1 or more: fcgi-pm scale N');
@@ -108,11 +124,16 @@ async function findControlSocket(values: Partial<Record<keyof typeof OPTIONS, st
   return found;
 }
 
-async function send(command: PoolCommand, socketPath: string, request: ControlRequest, json: boolean): Promise<number> {
+/** How long `stop` waits, after the manager's answer, for the manager to be gone (its end of the socket closed). */
+const EXIT_WAIT_MS = 5_000;
+
+async function send(command: PoolCommand, socketPath: string, request: ControlRequest, { json, timeoutMs }: { json: boolean; timeoutMs: number }): Promise<number> {
   const connection = await ControlConnection.open(socketPath);
   let answer: ControlAnswer;
   try {
-    answer = await connection.request(request);
+    answer = await connection.request(request, timeoutMs);
+    // The stop answer is written as the manager exits; its end closes when the process is gone.
+    if (answer.ok && answer.cmd === 'stop') await connection.closedByManager(EXIT_WAIT_MS);
   } finally {
     connection.close();
   }

@@ -11,7 +11,7 @@ const ENTER = '\x1b[?1049h\x1b[?25l'; // the alternate screen, the cursor hidden
 const LEAVE = '\x1b[?25h\x1b[?1049l';
 const HOME_AND_CLEAR = '\x1b[H\x1b[2J';
 
-export async function runTop(socketPath: string): Promise<number> {
+export async function runTop(socketPath: string, timeoutMs: number): Promise<number> {
   const connection = await ControlConnection.open(socketPath);
   const out = process.stdout;
   const terminal = out.isTTY === true;
@@ -32,7 +32,7 @@ export async function runTop(socketPath: string): Promise<number> {
   let ended: string | undefined;
   const frame = async () => {
     try {
-      const answer = await connection.request({ cmd: 'status' });
+      const answer = await connection.request({ cmd: 'status' }, timeoutMs);
       if (!answer.ok || answer.cmd !== 'status') throw new Error(answer.ok ? 'not a status answer' : answer.error);
       const at = performance.now();
       const rates = requestRates(previous?.snapshot, answer.pool, previous ? (at - previous.at) / 1000 : 0);
@@ -45,8 +45,10 @@ export async function runTop(socketPath: string): Promise<number> {
       out.write(terminal ? `${HOME_AND_CLEAR}${screen}` : `${screen}\n\n`);
       timer = setTimeout(() => void frame(), REFRESH_MS);
     } catch (err) {
-      ended = err instanceof ControlError ? 'the pool has stopped' : (err as Error).message;
-      quit(EXIT_NOT_RUNNING);
+      // The manager closed the connection: the pool has stopped (LSB's "not running").
+      const stopped = connection.isClosed;
+      ended = stopped ? 'the pool has stopped' : (err as Error).message;
+      quit(stopped ? EXIT_NOT_RUNNING : err instanceof ControlError ? err.exitStatus : 1);
     }
   };
   void frame();

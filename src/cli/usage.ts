@@ -20,6 +20,8 @@ export const POOL_COMMANDS_USAGE = `Commands to a running pool (over its control
   fcgi-pm top                  a live view, refreshed every second; q or Ctrl-C leaves it
 Which pool: --control PATH, --pid-file FILE or --config FILE (the one it was started with);
 else PM_CONTROL, PM_PID_FILE or $RUNTIME_DIRECTORY, as the pool itself finds its socket.
+--timeout SECONDS: how long to wait for the answer (0: as long as it takes; status, scale and top
+wait 10 s, reload and stop as long as the pool's reload_timeout and die_timeout let them).
 `;
 
 const COMMAND_OPTIONS: [string, string][] = [

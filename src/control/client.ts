@@ -24,6 +24,7 @@ export class ControlConnection {
   private readonly answers: string[] = [];
   private waiting: { resolve(line: string): void; reject(err: Error): void } | undefined;
   private closedWith: Error | undefined;
+  private readonly closed: Promise<void>;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -34,10 +35,13 @@ export class ControlConnection {
       this.deliver();
     });
     socket.on('error', () => {}); // 'close' follows, and says it
-    socket.on('close', () => {
-      this.closedWith = new ControlError(`${file}: the manager closed the connection before it answered (it has exited)`, 1);
-      this.deliver();
-    });
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.closedWith = new ControlError(`${file}: the manager closed the connection before it answered (it has exited)`, 1);
+        this.deliver();
+        resolve();
+      }),
+    );
   }
 
   /** Connects to the socket at `file`; rejects with a ControlError that says whether a pool runs there. */
@@ -49,18 +53,41 @@ export class ControlConnection {
     });
   }
 
-  /** Sends `request` and resolves with its answer (rejects if the manager goes first). */
-  async request(request: ControlRequest): Promise<ControlAnswer> {
+  /**
+   * Sends `request` and resolves with its answer; rejects if the manager goes first, or (timeoutMs >
+   * 0) if it has not answered by then: a manager that is stopped (SIGSTOP) or blocked answers nothing.
+   */
+  async request(request: ControlRequest, timeoutMs = 0): Promise<ControlAnswer> {
+    let timer: NodeJS.Timeout | undefined;
     const line = await new Promise<string>((resolve, reject) => {
       this.waiting = { resolve, reject };
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.waiting = undefined;
+          reject(new ControlError(`${this.file}: no answer within ${timeoutMs / 1000} s`, 1));
+        }, timeoutMs);
+      }
       this.socket.write(encodeLine(request));
       this.deliver();
-    });
+    }).finally(() => clearTimeout(timer));
     try {
       return JSON.parse(line) as ControlAnswer;
     } catch {
       throw new ControlError(`${this.file}: not an answer of fcgi-pm's: ${line.slice(0, 200)}`, 1);
     }
+  }
+
+  get isClosed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Resolves when the manager has closed the connection (it closes when it exits), or after `timeoutMs`. */
+  async closedByManager(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const closed = await Promise.race([this.closed.then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return closed;
   }
 
   close(): void {

@@ -14,11 +14,10 @@ export function poolControl(pool: WorkerPool, manager: { title: string; snapshot
         case 'status':
           return { ok: true, cmd: 'status', manager: { pid: process.pid, title: manager.title }, pool: await manager.snapshot() };
         case 'reload': {
-          const settled = pool.nextReloadOutcome(); // before the reload starts: one with no worker to wait for ends at once
-          const refused = await pool.requestReload(`reload ${ASKED}`);
-          if (refused !== undefined) return { ok: false, error: `reload refused: ${refused}` };
-          if (!request.wait) return { ok: true, cmd: 'reload', generation: pool.scoreboard().generation, complete: false };
-          const outcome = await settled;
+          const started = await pool.requestReload(`reload ${ASKED}`);
+          if ('refused' in started) return { ok: false, error: `reload refused: ${started.refused}` };
+          if (!request.wait) return { ok: true, cmd: 'reload', generation: started.generation, complete: false };
+          const outcome = await pool.reloadOutcome(started.generation);
           if (outcome.complete) return { ok: true, cmd: 'reload', generation: outcome.generation, complete: true, seconds: outcome.seconds };
           return { ok: false, generation: outcome.serving, error: `reload abandoned: generation ${outcome.generation}: ${outcome.reason ?? 'no reason given'}; generation ${outcome.serving} keeps serving` };
         }

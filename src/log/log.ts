@@ -71,7 +71,7 @@ export class Log {
     if (lines.length === 0) return;
     let text = '';
     if (this.json) {
-      for (const line of lines) text += isPoolJsonLine(line) ? `${line}\n` : jsonLine('info', { role: 'app', pid }, line, { stream });
+      for (const line of lines) text += isWorkerJsonLine(line, pid) ? `${line}\n` : jsonLine('info', { role: 'app', pid }, line, { stream });
     } else {
       const stamp = this.stamp();
       for (const line of lines) text += `${stamp}${line}\n`;
@@ -97,12 +97,15 @@ export function jsonLine(level: LogLevel, source: LineSource, msg: string, field
   return `${JSON.stringify(entry)}\n`;
 }
 
-/** A line a worker's own log wrote in JSON: passed through as it is. */
-function isPoolJsonLine(line: string): boolean {
+/**
+ * A line the worker's own log wrote in JSON: passed through as it is. Only as the worker `pid` itself,
+ * role server: an app's line cannot pass for the manager's or another worker's.
+ */
+function isWorkerJsonLine(line: string, pid: number): boolean {
   if (!line.startsWith('{"time":')) return false;
   try {
     const parsed = JSON.parse(line) as Record<string, unknown>;
-    return typeof parsed.role === 'string' && typeof parsed.msg === 'string';
+    return parsed.role === 'server' && parsed.pid === pid && typeof parsed.msg === 'string';
   } catch {
     return false;
   }

@@ -1,6 +1,8 @@
 // --watch: the app's folders are watched (each folder on its own, node_modules and dot folders left
-// out, new folders added as they appear), and a change, once things have been quiet for a moment, is
-// reported with the first file that changed. What to do with it (a rolling reload) is the caller's.
+// out, new folders added as they appear), and a burst of changes, once things have been quiet for a
+// moment, is reported with its first file and how many there were. The pool's own files (its logs,
+// pid file and sockets, and the files logrotate makes of them) are no change. What to do with a
+// change (a rolling reload) is the caller's.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,15 +15,27 @@ export function isWatchedFolderName(name: string): boolean {
   return name !== 'node_modules' && !name.startsWith('.');
 }
 
+/** `file` is one of `ignored`, or made from one by logrotate (`pool.log.1`, `pool.log-20261207`). */
+export function isIgnored(file: string, ignored: readonly string[]): boolean {
+  return ignored.some((own) => file === own || file.startsWith(`${own}.`) || file.startsWith(`${own}-`));
+}
+
+type Wanted = (file: string) => boolean;
+
 export class FileWatch {
-  private readonly watchers = new Map<string, fs.FSWatcher>();
+  /** One watcher per folder, and what of it is wanted (a folder given whole, or files given one by one). */
+  private readonly watched = new Map<string, { watcher: fs.FSWatcher; wanted: Wanted[] }>();
   private timer: NodeJS.Timeout | undefined;
   /** The files changed in this burst, the first first. */
   private readonly burstFiles = new Set<string>();
 
-  /** Watches `roots` (folders, or files); `changed` gets each burst of changes: its first file, and how many. */
+  /**
+   * Watches `roots` (folders, or files); `changed` gets each burst of changes: its first file, and
+   * how many. `ignored`: absolute paths that are no change.
+   */
   constructor(
     roots: readonly string[],
+    private readonly ignored: readonly string[],
     private readonly changed: (first: string, files: number) => void,
     private readonly warn: (msg: string) => void,
   ) {
@@ -34,8 +48,8 @@ export class FileWatch {
 
   close(): void {
     clearTimeout(this.timer);
-    for (const watcher of this.watchers.values()) watcher.close();
-    this.watchers.clear();
+    for (const { watcher } of this.watched.values()) watcher.close();
+    this.watched.clear();
   }
 
   private watchTree(folder: string): void {
@@ -51,26 +65,16 @@ export class FileWatch {
     }
   }
 
-  private watch(folder: string, wanted: (file: string) => boolean): void {
-    if (this.watchers.has(folder)) return;
+  private watch(folder: string, wanted: Wanted): void {
+    const known = this.watched.get(folder);
+    if (known) {
+      known.wanted.push(wanted);
+      return;
+    }
     let watcher: fs.FSWatcher;
     try {
       watcher = fs.watch(folder, { persistent: false }, (_event, name) => {
-        if (name === null) return;
-        const file = path.join(folder, name.toString());
-        if (!wanted(file)) return;
-        // A new folder is watched too; a file is a change.
-        let stat: fs.Stats | undefined;
-        try {
-          stat = fs.statSync(file);
-        } catch {
-          // removed: a change all the same
-        }
-        if (stat?.isDirectory()) {
-          if (isWatchedFolderName(name.toString())) this.watchTree(file);
-          return;
-        }
-        this.burst(file);
+        if (name !== null) this.onEvent(folder, name.toString());
       });
     } catch (err) {
       this.warn(`watch: cannot watch ${folder}: ${(err as Error).message}`);
@@ -78,9 +82,25 @@ export class FileWatch {
     }
     watcher.on('error', () => {
       watcher.close();
-      this.watchers.delete(folder);
+      this.watched.delete(folder);
     });
-    this.watchers.set(folder, watcher);
+    this.watched.set(folder, { watcher, wanted: [wanted] });
+  }
+
+  private onEvent(folder: string, name: string): void {
+    const file = path.join(folder, name);
+    if (!this.watched.get(folder)?.wanted.some((wanted) => wanted(file)) || isIgnored(file, this.ignored)) return;
+    let isFolder = false;
+    try {
+      isFolder = fs.statSync(file).isDirectory();
+    } catch {
+      // removed: a change all the same
+    }
+    if (isFolder) {
+      if (!isWatchedFolderName(name)) return;
+      this.watchTree(file); // a new folder, and whatever was put in it already, is a change too
+    }
+    this.burst(file);
   }
 
   private burst(file: string): void {

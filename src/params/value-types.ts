@@ -333,6 +333,9 @@ export const pathList = type<string | readonly string[], readonly string[] | und
   accepts: 'files or folders, a list or comma-separated',
 });
 
+/** What the manager and node:cluster give each worker: not the user's to set. */
+const RESERVED_VARIABLES = /^(FCGI_PM_|NODE_UNIQUE_ID$|NODE_CHANNEL_FD$|NODE_CHANNEL_SERIALIZATION_MODE$)/;
+
 /** Environment variables: an object of names and values, or one `NAME=VALUE` (a flag, repeated). */
 export const environment = type<Readonly<Record<string, string | number | boolean>> | string, Readonly<Record<string, string>>>({
   validate(value, key) {
@@ -344,6 +347,7 @@ export const environment = type<Readonly<Record<string, string | number | boolea
     const variables: Record<string, string> = {};
     for (const [name, v] of entries) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new TypeError(`${key}: ${describe(name)} is not a variable name`);
+      if (RESERVED_VARIABLES.test(name)) throw new TypeError(`${key}: ${name} is the pool's own (how the manager talks to its workers)`);
       if (!['string', 'number', 'boolean'].includes(typeof v)) throw new TypeError(`${key}: ${name} must be a string, got ${describe(v)}`);
       variables[name] = String(v);
     }

@@ -12,12 +12,15 @@ import type { WorkerHandle } from './worker-handle';
 export const BOOT_NICE_MAX_MS = 5_000;
 
 export class BootNice {
+  /** A restore was refused: boot_nice stays off, whatever a reload says. */
+  private refused = false;
+
   /** boot_nice, or 0 once a restore has been refused. */
   constructor(private steps: number, private readonly warn: (msg: string) => void) {}
 
-  /** boot_nice from a reloaded configuration. */
+  /** boot_nice from a reloaded configuration (still 0 after a refused restore). */
   setSteps(steps: number): void {
-    this.steps = steps;
+    this.steps = this.refused ? 0 : steps;
   }
 
   /** Just forked: lowers its priority if the pool already has the workers it wants serving. */
@@ -36,6 +39,7 @@ export class BootNice {
     clearTimeout(handle.bootNiceTimer);
     if (setProcessNice(handle.pid, getPriority()) === 'denied') {
       this.steps = 0;
+      this.refused = true;
       this.warn(`boot_nice: server (pid ${handle.pid}) could not get its priority back (the kernel refused); boot_nice is off from now on`);
     }
   }

@@ -55,9 +55,11 @@ export interface PoolHost {
   drainWorkerOutput(): Promise<void>;
   /**
    * Before a reload: reads the configuration anew and applies what can change in place. Resolves with
-   * why it was refused (the running configuration then stays), or undefined.
+   * the parameters it changed, or with why it was refused (the running configuration then stays).
    */
-  reloadConfiguration(): Promise<string | undefined>;
+  reloadConfiguration(): Promise<ConfigurationReload>;
+  /** The reload ended (complete or abandoned); an abandoned one's configuration is put back: its names. */
+  reloadSettled(complete: boolean): readonly string[];
   removePidFile(): unknown;
   exit(msg?: string, status?: number): never;
   abort(msg?: string, status?: number): never;
@@ -91,6 +93,11 @@ export type StatusSource = (scoreboard: Scoreboard) => Promise<unknown> | unknow
 
 /** How long a status request waits for the workers' fresh reports; a blocked worker's last one stands. */
 const STATUS_REPORT_WAIT_MS = 200;
+
+export type ConfigurationReload = { refused: string } | { changed: readonly string[] };
+
+/** The parameters that size the pool: a reload that changes one of them resizes it. */
+const SIZING_PARAMS: readonly string[] = ['n_processes', 'start_servers', 'min_spare_servers', 'max_spare_servers', 'max_spawn_rate', 'process_idle_timeout'];
 
 /** What integrations (start_server's readiness, later systemd) can follow. */
 export type PoolLifecycleEvent = 'starting' | 'ready' | 'reloading' | 'reloaded' | 'reload-abandoned' | 'stopping';
@@ -154,6 +161,7 @@ export class WorkerPool {
   private handedOver = 0;
   /** The workers' node options before node_args: the privilege drop's preload, then the manager's own. */
   private baseExecArgv: string[] = [];
+  private lastReloadOutcome: ReloadOutcome | undefined;
 
   private readonly handlers: Handlers = {
     'fcgi-pm:accepting': (handle) => this.onAccepting(handle),
@@ -221,9 +229,20 @@ export class WorkerPool {
     return this;
   }
 
-  /** Resolves with how the next reload to end (the newest, should HUPs follow) ended. */
-  nextReloadOutcome(): Promise<ReloadOutcome> {
-    return new Promise((resolve) => this.events.once('reload-settled', resolve));
+  /**
+   * Resolves with how the reload of `generation` ended, or the newer one that took it over (a HUP
+   * during a reload moves on to a newer generation).
+   */
+  reloadOutcome(generation: number): Promise<ReloadOutcome> {
+    if (this.lastReloadOutcome && this.lastReloadOutcome.generation >= generation) return Promise.resolve(this.lastReloadOutcome);
+    return new Promise((resolve) => {
+      const settled = (outcome: ReloadOutcome) => {
+        if (outcome.generation < generation) return;
+        this.events.off('reload-settled', settled);
+        resolve(outcome);
+      };
+      this.events.on('reload-settled', settled);
+    });
   }
 
   get poolState(): PoolState {
@@ -348,28 +367,29 @@ export class WorkerPool {
 
   /**
    * A reload asked for by `why` (HUP, the control socket): the configuration is read anew first, and a
-   * reload onto one that does not validate is refused. Resolves with why it was refused, or undefined.
+   * reload onto one that does not validate is refused. Resolves with the reload's generation, or with
+   * why it was refused.
    */
-  async requestReload(why: string): Promise<string | undefined> {
+  async requestReload(why: string): Promise<{ generation: number } | { refused: string }> {
     if (this.isStopping) {
       this.host.notify(`ignoring ${why.replace(/^received /, '')}: shutting down`);
-      return 'the pool is shutting down';
+      return { refused: 'the pool is shutting down' };
     }
     this.host.notify(why);
-    const refused = await this.host.reloadConfiguration();
-    if (refused !== undefined) {
-      this.host.warn(`reload refused: ${refused}; the running configuration stays`);
-      return refused;
+    const configuration = await this.host.reloadConfiguration();
+    if ('refused' in configuration) {
+      this.host.warn(`reload refused: ${configuration.refused}; the running configuration stays`);
+      return configuration;
     }
-    if (this.isStopping) return 'the pool is shutting down';
-    this.configurationChanged();
-    this.startReload();
-    return undefined;
+    if (this.isStopping) return { refused: 'the pool is shutting down' };
+    this.configurationChanged(configuration.changed);
+    return { generation: this.startReload() };
   }
 
-  /** The host's parameters may have changed (a reload read them anew): the pool's size and boot priority follow. */
-  private configurationChanged(): void {
-    this.bootNice.setSteps(this.host.bootNice);
+  /** Parameters changed (a reload read them anew, or put them back): the pool's size and boot priority follow. */
+  private configurationChanged(names: readonly string[]): void {
+    if (names.includes('boot_nice')) this.bootNice.setSteps(this.host.bootNice);
+    if (!names.some((name) => SIZING_PARAMS.includes(name))) return; // a size set by scale or TTIN stays
     const { sizing } = this.host;
     if (this.autoscaler && sizing.mode !== 'static') this.autoscaler.setSizing(sizing, this.host.nProcesses);
     else this.desiredWorkers = this.host.nProcesses;
@@ -401,7 +421,7 @@ export class WorkerPool {
    * n_processes), and an old worker is retired for each one that accepts. A HUP during a reload starts
    * over with a newer generation.
    */
-  startReload(): void {
+  startReload(): number {
     const from = this.reload?.from ?? this.targetGeneration;
     clearTimeout(this.reload?.timer);
     this.newestGeneration++;
@@ -415,7 +435,9 @@ export class WorkerPool {
     const replacing = [...this.handles.values()].filter((h) => !h.retired).length;
     this.host.notify(`reloading: generation ${this.targetGeneration}, replacing ${replacing} servers`, { generation: this.targetGeneration });
     this.events.emit('reloading');
-    this.maintain();
+    const generation = this.targetGeneration;
+    this.maintain(); // may complete it at once (no worker to wait for)
+    return generation;
   }
 
   /** Resolves with the pid of the next worker to exit (Perl's pm_wait). */
@@ -672,8 +694,8 @@ export class WorkerPool {
     this.transition('reload-complete');
     this.host.notify(`reload complete: generation ${this.targetGeneration}, ${servers(this.desiredWorkers)} accepting in ${seconds} s`, { generation: this.targetGeneration });
     this.events.emit('reloaded');
-    const outcome: ReloadOutcome = { complete: true, generation: this.targetGeneration, serving: this.targetGeneration, seconds: Number(seconds) };
-    this.events.emit('reload-settled', outcome);
+    this.host.reloadSettled(true);
+    this.settleReload({ complete: true, generation: this.targetGeneration, serving: this.targetGeneration, seconds: Number(seconds) });
   }
 
   /**
@@ -691,9 +713,14 @@ export class WorkerPool {
     this.host.notify(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`, { generation: abandoned, serving: from });
     this.retire([...this.handles.values()].filter((h) => h.generation > from && h.state === 'starting'));
     this.events.emit('reload-abandoned');
-    const outcome: ReloadOutcome = { complete: false, generation: abandoned, serving: from, seconds: (Date.now() - startedAt) / 1000, reason };
-    this.events.emit('reload-settled', outcome);
+    this.configurationChanged(this.host.reloadSettled(false));
+    this.settleReload({ complete: false, generation: abandoned, serving: from, seconds: (Date.now() - startedAt) / 1000, reason });
     this.maintain();
+  }
+
+  private settleReload(outcome: ReloadOutcome): void {
+    this.lastReloadOutcome = outcome;
+    this.events.emit('reload-settled', outcome);
   }
 
   private transition(event: PoolEvent): void {

@@ -270,14 +270,17 @@ export async function removeStaleSocket(file: string): Promise<void> {
     return;
   }
   if (!stat.isSocket()) throw new Error(`listen: ${file} exists and is not a socket`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(file, () => {
-      probe.destroy();
-      resolve(true);
+  // Only a refused connection says nobody listens: EACCES (another user's socket) or EAGAIN (a full
+  // backlog) may well be a live server's.
+  const probe = await new Promise<'alive' | 'stale' | string>((resolve) => {
+    const connection = net.connect(file, () => {
+      connection.destroy();
+      resolve('alive');
     });
-    probe.on('error', () => resolve(false));
+    connection.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? 'stale' : (err.code ?? err.message)));
   });
-  if (alive) throw new Error(`listen: ${file} is in use by a running server`);
+  if (probe === 'alive') throw new Error(`listen: ${file} is in use by a running server`);
+  if (probe !== 'stale') throw new Error(`listen: ${file} exists, and whether a server answers on it cannot be told (${probe}); remove it if none does`);
   fs.rmSync(file, { force: true });
 }
 

@@ -10,10 +10,15 @@ import type { ListenAddress } from '../socket/address';
 import { CONTENT_TYPES, NO_CACHE_HEADERS, parseStatusQuery, renderStatus } from './formats';
 import type { PoolSnapshot } from './snapshot';
 
-export interface StatusListenerOptions {
+export interface StatusPaths {
   statusPath: string;
   pingPath: string;
   pingResponse: string;
+}
+
+export interface StatusListenerOptions {
+  /** Asked for each request: a reload may change them. */
+  paths(): StatusPaths;
   snapshot(): Promise<PoolSnapshot>;
 }
 
@@ -34,7 +39,8 @@ export async function startStatusListener(address: ListenAddress, options: Statu
   return where;
 }
 
-function answer(req: http.IncomingMessage, res: http.ServerResponse, o: StatusListenerOptions): void {
+function answer(req: http.IncomingMessage, res: http.ServerResponse, options: StatusListenerOptions): void {
+  const o = { ...options.paths(), snapshot: () => options.snapshot() };
   const url = new URL(req.url ?? '/', 'http://status');
   const send = (status: number, type: string, body: string) => {
     res.writeHead(status, { 'Content-Type': type, ...NO_CACHE_HEADERS });

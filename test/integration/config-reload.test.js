@@ -79,3 +79,46 @@ test('HUP reads the config file again: sizes, env and recycling apply, the title
     await pool.exited;
   }
 });
+
+test('an abandoned reload puts the configuration of the generation that serves on back; a size set by scale outlives a reload that does not change it; an env_file edited in place applies', async () => {
+  const dir = tempDir();
+  const config = path.join(dir, 'pool.json');
+  const envFile = path.join(dir, 'app.env');
+  const pidFile = path.join(dir, 'app.pid');
+  const crashFlag = path.join(dir, 'crash');
+  fs.writeFileSync(crashFlag, '');
+  const write = (params) => fs.writeFileSync(config, JSON.stringify({ n_processes: 2, pid_fname: pidFile, env_file: envFile, reload_timeout: 20, ...params }));
+  fs.writeFileSync(envFile, 'FROM_FILE=1\n');
+  write({ env: { RELEASE: 'one' } });
+  const pool = await startCli({ n: null, flags: ['--config', config], listen: path.join(dir, 'fcgi.sock') });
+  try {
+    // A release whose workers die as they load (the fixture exits while the file its variable names exists).
+    write({ env: { RELEASE: 'two', CLI_APP_CRASH_ON_START: crashFlag } });
+    const abandoned = await fcgiPm(['reload', '--pid-file', pidFile]);
+    assert.equal(abandoned.code, 1, abandoned.stdout);
+    assert.match(abandoned.stderr, /reload abandoned: generation 2/);
+    await pool.waitFor(/configuration of the generation that serves on put back: env$/);
+    // A worker of the generation that serves on dies: its replacement has that generation's variables.
+    assert.ok(await eventually(() => livePids(pool).length === 2, 10_000), 'the abandoned generation is gone');
+    const crashes = pool.count(/exited with status 768/);
+    const [victim] = livePids(pool);
+    process.kill(victim, 'SIGKILL');
+    assert.ok(await eventually(() => livePids(pool).length === 2 && !livePids(pool).includes(victim), 10_000), pool.lines.join('\n'));
+    for (let i = 0; i < 4; i++) assert.equal(await envOf(pool, 'RELEASE'), 'RELEASE=one');
+    assert.equal(pool.count(/exited with status 768/), crashes, 'the replacement loaded: no worker failed since');
+
+    // scale sets the size; a reload that leaves n_processes as it was keeps it.
+    write({ env: { RELEASE: 'one' } });
+    assert.equal((await fcgiPm(['scale', '3', '--pid-file', pidFile])).code, 0);
+    assert.ok(await eventually(() => livePids(pool).length === 3, 10_000));
+    fs.writeFileSync(envFile, 'FROM_FILE=2\n'); // edited in place: the parameter's value is the same name
+    const reload = await fcgiPm(['reload', '--pid-file', pidFile]);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.match(pool.lines.join('\n'), /configuration reloaded: the variables of env_file .*app\.env/);
+    assert.ok(await eventually(() => livePids(pool).length === 3, 10_000), 'still 3 workers');
+    assert.equal(await envOf(pool, 'FROM_FILE'), 'FROM_FILE=2');
+  } finally {
+    pool.kill('SIGTERM');
+    await pool.exited;
+  }
+});

@@ -36,24 +36,26 @@ test('--watch: an edit is a reload, saying which file; node_modules and dot fold
     await sleep(1_500);
     assert.equal(pool.count(/watch: .* changed/), 1, pool.lines.filter((l) => /watch:/.test(l)).join('\n'));
 
-    // A new folder is watched as it appears; several files saved at once are one reload.
+    // A new folder is a change, and is watched from then on; several files saved at once are one reload.
     fs.mkdirSync(path.join(dir, 'lib'));
-    await sleep(200);
     fs.writeFileSync(path.join(dir, 'lib', 'a.js'), '');
+    await pool.waitFor(/watch: lib changed( \(and 1 more\))?: reloading/, 10_000);
+    await pool.waitFor(/reload complete: generation 3/, 30_000);
+    fs.writeFileSync(path.join(dir, 'lib', 'a.js'), '// 1');
     fs.writeFileSync(path.join(dir, 'lib', 'b.js'), '');
     await pool.waitFor(/watch: lib\/a\.js changed \(and 1 more\): reloading/, 10_000);
-    await pool.waitFor(/reload complete: generation 3/, 30_000);
+    await pool.waitFor(/reload complete: generation 4/, 30_000);
 
-    // A broken edit: the reload is abandoned and generation 3 serves on; the fix goes through.
-    assert.ok(await eventually(() => livePids(pool).length === 2, 10_000), 'generation 2 has drained');
+    // A broken edit: the reload is abandoned and generation 4 serves on; the fix goes through.
+    assert.ok(await eventually(() => livePids(pool).length === 2, 10_000), 'generation 3 has drained');
     const serving = livePids(pool).sort();
     fs.writeFileSync(handler, `${original}\nthis is not javascript\n`);
-    await pool.waitFor(/reload abandoned: generation 4/, 30_000);
+    await pool.waitFor(/reload abandoned: generation 5/, 30_000);
     const same = () => JSON.stringify(livePids(pool).sort()) === JSON.stringify(serving);
-    assert.ok(await eventually(same, 10_000), `generation 3's workers serve on: ${livePids(pool)} (${serving})`);
+    assert.ok(await eventually(same, 10_000), `generation 4's workers serve on: ${livePids(pool)} (${serving})`);
     assert.equal((await fcgiRequest(pool.address)).ok, true);
     fs.writeFileSync(handler, original);
-    await pool.waitFor(/reload complete: generation 5/, 30_000);
+    await pool.waitFor(/reload complete: generation 6/, 30_000);
     assert.equal((await fcgiRequest(pool.address)).ok, true);
   } finally {
     fs.writeFileSync(handler, original);

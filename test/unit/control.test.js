@@ -53,7 +53,9 @@ test('the commands: their options and arguments, refused with one line', () => {
   assert.deepEqual(parseCommand('scale', ['3', '--control', 'x']).request, { cmd: 'scale', workers: 3 });
   assert.throws(() => parseCommand('status', ['--no-wait']), /--no-wait is not an option of status/);
   assert.throws(() => parseCommand('stop', ['now']), /stop takes no argument, got now/);
-  assert.throws(() => parseCommand('scale', ['-1']), /Unknown option '-1'|scale takes one number/);
+  assert.throws(() => parseCommand('scale', ['-1']), /Unknown option '-1'/, 'a negative count reads as an option');
+  assert.throws(() => parseCommand('scale', ['0']), /scale takes one number of workers, 1 or more/);
+  assert.throws(() => parseCommand('status', ['--timeout', 'soon']), /--timeout takes seconds, 0 or more, got soon/);
   assert.throws(() => parseCommand('status', ['--jsn']), /Unknown option '--jsn'/);
 });
 

@@ -1,0 +1,51 @@
+'use strict';
+// Worker memory against throughput, side by side: ProcManager (3) pools that differ only in their
+// workers' young generation (V8's --max-semi-space-size, through node_args), each driven through nginx
+// with kept connections, in turn, round after round (the order alternates), and each worker's RSS
+// read after its run. `v8` is V8's own default for this Node line; `0` turns off the pool's default
+// (max_semi_space), so the curve is measured whatever the pool's default is.
+
+const { measureLoad, memoryOf } = require('../lib/measure');
+const { runWrk } = require('../lib/wrk');
+const { summarize } = require('../lib/stats');
+
+/** MiB per semi-space; 'v8' leaves it to V8. */
+const SIZES = ['v8', 1, 2, 4, 8, 16];
+const MODE = 'keep';
+
+const nameOf = (size) => `memory-${size}`;
+const envOf = (size) => (size === 'v8' ? { BENCH_SEMI_SPACE: '0' } : { BENCH_SEMI_SPACE: String(size) });
+
+function memoryInstances(ids) {
+  return ids.includes('pm') ? SIZES.map((size) => ({ id: 'pm', name: nameOf(size) })) : [];
+}
+
+async function memoryPhase(ctx, ids, log) {
+  if (!ids.includes('pm')) return { skipped: 'backend 3 not run' };
+  const { options, nginx } = ctx;
+  const instances = {};
+  for (const size of SIZES) instances[size] = await ctx.launch('pm', { name: nameOf(size), mode: MODE, env: envOf(size) });
+  if (options.warmup > 0) {
+    for (const size of SIZES) await runWrk(nginx.url(MODE, nameOf(size)), { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
+  }
+  const runs = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const size of round % 2 ? SIZES : [...SIZES].reverse()) {
+      const root = instances[size].proc.pid;
+      const r = await measureLoad(ctx, { url: nginx.url(MODE, nameOf(size)), root, seconds: options.duration });
+      const { workerRssMiB } = memoryOf(root);
+      runs.push({ round, size, rps: r.rps, failed: r.failed, p99Ms: r.latencyMs?.p99, workerRssMiB });
+      log(`round ${round} semi-space ${String(size).padEnd(3)} ${r.rps.toFixed(0).padStart(6)} req/s  worker RSS ${workerRssMiB?.toFixed(1)} MiB  failed ${r.failed}`);
+    }
+  }
+  for (const instance of Object.values(instances)) await ctx.stop(instance);
+  const summary = {};
+  for (const size of SIZES) {
+    const mine = runs.filter((r) => r.size === size);
+    const ratios = mine.map((r) => r.rps / runs.find((x) => x.round === r.round && x.size === 'v8').rps);
+    summary[size] = { rps: summarize(mine.map((r) => r.rps)), ratio: summarize(ratios), rssMiB: summarize(mine.map((r) => r.workerRssMiB)), failed: mine.reduce((n, r) => n + r.failed, 0) };
+  }
+  return { node: process.version, sizes: SIZES, summary, runs };
+}
+
+module.exports = { memoryPhase, memoryInstances };
