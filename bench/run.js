@@ -30,6 +30,7 @@ const { baselinePhase, baselineInstances } = require('./phases/baseline');
 const { timeoutsPhase, timeoutsInstances } = require('./phases/timeouts');
 const { statusPhase, statusInstances } = require('./phases/status');
 const { bootPhase, bootInstances } = require('./phases/boot');
+const { memoryPhase, memoryInstances } = require('./phases/memory');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -96,6 +97,10 @@ const PHASES = {
   boot: {
     instances: (ids, options) => bootInstances(ids, options),
     run: (ctx, ids, log) => bootPhase(ctx, ids, log),
+  },
+  memory: {
+    instances: (ids) => memoryInstances(ids),
+    run: (ctx, ids, log) => memoryPhase(ctx, ids, log),
   },
   profile: {
     instances: (ids) => ids.filter((id) => ['pm', 'pm-asis', 'perl', 'php'].includes(id)).map((id) => ({ id, name: `profile-${id}` })),

@@ -16,7 +16,8 @@
 //   BENCH_STATUS_LISTEN=PATH ...  status_listen on that unix socket (the boot phase reads `boot duration`)
 //   BENCH_PM=ondemand, BENCH_IDLE_TIMEOUT=S ...  pm = ondemand with process_idle_timeout S
 //   BENCH_BOOT_NICE=N ...         passes boot_nice: N (0 turns it off)
-//   BENCH_NODE_ARGS='ARGS' ...    passes node_args: ARGS (the memory phase's V8 options)
+//   BENCH_NODE_ARGS='ARGS' ...    passes node_args: ARGS
+//   BENCH_SEMI_SPACE=MiB ...      the workers' --max-semi-space-size (the memory phase); 0: V8's own
 //   BENCH_COUNT_REQUESTS=1 ...    each worker prints `bench-served pid=<pid> requests=<n>` on stderr as
 //                                 it exits (how far past max_requests a recycled worker served)
 // BENCH_LIBRARY=DIR: the library built in DIR instead of this checkout (the baseline phase).
@@ -28,6 +29,8 @@ async function main() {
   if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
   if (process.env.BENCH_BOOT_NICE) params.boot_nice = Number(process.env.BENCH_BOOT_NICE);
   if (process.env.BENCH_NODE_ARGS) params.node_args = process.env.BENCH_NODE_ARGS;
+  const semiSpace = Number(process.env.BENCH_SEMI_SPACE || 0);
+  if (semiSpace > 0) params.node_args = `${params.node_args ?? ''} --max-semi-space-size=${semiSpace}`.trim();
   if (process.env.BENCH_ACCESS_LOG) params.access_log = process.env.BENCH_ACCESS_LOG;
   if (process.env.BENCH_STATUS === '1') Object.assign(params, { status_path: '/status', ping_path: '/ping' });
   if (process.env.BENCH_STATUS_LISTEN) params.status_listen = process.env.BENCH_STATUS_LISTEN;

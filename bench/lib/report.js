@@ -51,6 +51,7 @@ function renderReport(results) {
   if (phases.timeouts) renderTimeouts(L, phases.timeouts);
   if (phases.status) renderStatusPhase(L, phases.status);
   if (phases.boot) renderBoot(L, phases.boot);
+  if (phases.memory) renderMemory(L, phases.memory);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
   return L.join('\n') + '\n';
@@ -312,6 +313,25 @@ function renderStatusPhase(L, st) {
   L.push('');
   const o = st.ondemand;
   L.push(o?.skipped ? `pm = ondemand: skipped (${o.skipped}).` : `pm = ondemand, the first request from no worker (fork, boot, accept, answer, through nginx): ${range(o.firstMs)} ms over ${o.tries} tries.`, '');
+}
+
+function renderMemory(L, m) {
+  L.push('## Worker memory and the young generation', '');
+  if (m.skipped) {
+    L.push(`Skipped: ${m.skipped}.`, '');
+    return;
+  }
+  L.push(
+    `${label('pm')} pools that differ only in their workers' \`--max-semi-space-size\` (MiB; *v8*: V8's own default on ${m.node}), ` +
+      'through nginx with kept connections, in turn in each round. *Ratio*: req/s over *v8*\'s in the same round. RSS: mean per worker after each run.',
+    '',
+  );
+  const rows = m.sizes.map((size) => {
+    const s = m.summary[size];
+    return [String(size), range(s.rps), range(s.ratio, 2), range(s.rssMiB, 1), fmt(s.failed)];
+  });
+  L.push(table(['semi-space MiB', 'req/s', 'ratio', 'worker RSS MiB', 'failed'], rows, ['l']));
+  L.push('');
 }
 
 function renderBoot(L, b) {

@@ -423,6 +423,20 @@ function serveTestApp(mode, socketPath, n) {
  * Starts the test application (see above) on a fresh unix socket and waits until it accepts.
  * Returns the helpers' process handle with `address`.
  */
+/**
+ * The live memory (V8's heap and the memory outside it, after two full collections a turn apart) of
+ * the worker that answers, in MiB: what it keeps, whatever a Node line's collector leaves lying around.
+ * The app must run with --expose-gc (env NODE_OPTIONS); asked on a connection of its own.
+ */
+async function liveMemory(address) {
+  const conn = await RawConnection.open(address);
+  await conn.write(request(1, { params: { REQUEST_URI: '/?live=1' } }));
+  const answer = await conn.response(1, 10_000);
+  conn.close();
+  if (answer.status !== 200) throw new Error(`?live=1: ${answer.status} ${answer.body}`);
+  return Number(/ live=(\d+)/.exec(answer.body)[1]) / 2 ** 20;
+}
+
 async function startTestApp({ mode = 'pool', n = 1, env = {} } = {}) {
   const path = require('node:path');
   const { startNode, tempDir } = require('./helpers');
@@ -439,6 +453,7 @@ if (require.main === module && process.argv[2] === '--serve') {
 
 module.exports = {
   startTestApp,
+  liveMemory,
   TYPE,
   ROLE,
   STATUS,

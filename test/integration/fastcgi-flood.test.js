@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { livePids, sleep, memoryOf, resetPeakMemory } = require('../helpers/helpers');
-const { startTestApp, RawConnection, TYPE, record, request, nameValuePairs, getValues } = require('../helpers/fcgi-raw-client');
+const { startTestApp, liveMemory, RawConnection, TYPE, record, request, nameValuePairs, getValues } = require('../helpers/fcgi-raw-client');
 
 const FLOOD_BYTES = (Number(process.env.FLOOD_MIB) || 64) * 1024 * 1024;
 /**
@@ -72,16 +72,6 @@ async function flood(address, blockBytes, { read }) {
     sent += blockBytes.length;
   }
   return { conn, sent, stalled };
-}
-
-/** The worker's live memory in MiB, asked for on a connection of its own (which is served meanwhile). */
-async function liveMemory(address) {
-  const other = await RawConnection.open(address);
-  await other.write(request(1, { params: { REQUEST_URI: '/?live=1' } }));
-  const answer = await other.response(1, 10_000);
-  other.close();
-  assert.equal(answer.status, 200, answer.body);
-  return Number(/ live=(\d+)/.exec(answer.body)[1]) / 2 ** 20;
 }
 
 test('a flood of records that need answers costs the worker a bounded amount of memory', async (t) => {
