@@ -2,7 +2,7 @@
 
 /// <reference path="../types/node-fastcgi.d.ts" preserve="true" />
 
-export { ProcManager, type AttachOptions } from './proc-manager';
+export { ProcManager, type AttachOptions, type ConfigurationSource } from './proc-manager';
 export { paramsFromEnv, type ProcManagerParams, type ListenSpec, type Role } from './params';
 export {
   defaultProcManager,

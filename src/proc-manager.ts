@@ -610,8 +610,9 @@ export class ProcManager {
     return this.workerExecArgvValue;
   }
 
+  /** The workers' own node options: max_semi_space's, then node_args (which win). */
   get nodeArgs(): readonly string[] {
-    return this.params.node_args;
+    return [...semiSpaceArgs(this.params.max_semi_space), ...this.params.node_args];
   }
 
   get workerEnv(): Readonly<Record<string, string>> {
@@ -668,6 +669,16 @@ export class ProcManager {
       },
     );
   }
+}
+
+/**
+ * `--max-semi-space-size=MIB`, unless 0 or already given to this manager (its own node options, which
+ * the workers inherit, or NODE_OPTIONS, which the command line would override).
+ */
+function semiSpaceArgs(mib: number): string[] {
+  const given = (options: readonly string[]) => options.some((o) => /^--max[-_]semi[-_]space[-_]size\b/.test(o));
+  if (mib === 0 || given(process.execArgv) || given((process.env.NODE_OPTIONS ?? '').split(/\s+/))) return [];
+  return [`--max-semi-space-size=${mib}`];
 }
 
 function describeServerAddress(server: net.Server): string {

@@ -29,8 +29,7 @@ async function main() {
   if (process.env.BENCH_MAX_REQUESTS) params.max_requests = Number(process.env.BENCH_MAX_REQUESTS);
   if (process.env.BENCH_BOOT_NICE) params.boot_nice = Number(process.env.BENCH_BOOT_NICE);
   if (process.env.BENCH_NODE_ARGS) params.node_args = process.env.BENCH_NODE_ARGS;
-  const semiSpace = Number(process.env.BENCH_SEMI_SPACE || 0);
-  if (semiSpace > 0) params.node_args = `${params.node_args ?? ''} --max-semi-space-size=${semiSpace}`.trim();
+  if (process.env.BENCH_SEMI_SPACE !== undefined) params.max_semi_space = Number(process.env.BENCH_SEMI_SPACE); // 0: V8's own
   if (process.env.BENCH_ACCESS_LOG) params.access_log = process.env.BENCH_ACCESS_LOG;
   if (process.env.BENCH_STATUS === '1') Object.assign(params, { status_path: '/status', ping_path: '/ping' });
   if (process.env.BENCH_STATUS_LISTEN) params.status_listen = process.env.BENCH_STATUS_LISTEN;

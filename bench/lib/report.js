@@ -323,14 +323,14 @@ function renderMemory(L, m) {
   }
   L.push(
     `${label('pm')} pools that differ only in their workers' \`--max-semi-space-size\` (MiB; *v8*: V8's own default on ${m.node}), ` +
-      'through nginx with kept connections, in turn in each round. *Ratio*: req/s over *v8*\'s in the same round. RSS: mean per worker after each run.',
+      'through nginx with kept connections, in turn in each round. *Ratio*: req/s over *v8*\'s in the same round; *CPU ratio*: the pool\'s CPU per request over *v8*\'s (less noisy on a shared machine). RSS: mean per worker after each run.',
     '',
   );
   const rows = m.sizes.map((size) => {
     const s = m.summary[size];
-    return [String(size), range(s.rps), range(s.ratio, 2), range(s.rssMiB, 1), fmt(s.failed)];
+    return [String(size), range(s.rps), range(s.ratio, 2), range(s.usPerReq, 1), range(s.cpuRatio, 2), med(s.p99Ms, 1), range(s.rssMiB, 1), fmt(s.failed)];
   });
-  L.push(table(['semi-space MiB', 'req/s', 'ratio', 'worker RSS MiB', 'failed'], rows, ['l']));
+  L.push(table(['semi-space MiB', 'req/s', 'ratio', 'CPU µs/req', 'CPU ratio', 'p99 ms', 'worker RSS MiB', 'failed'], rows, ['l']));
   L.push('');
 }
 

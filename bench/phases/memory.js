@@ -3,14 +3,15 @@
 // workers' young generation (V8's --max-semi-space-size, through node_args), each driven through nginx
 // with kept connections, in turn, round after round (the order alternates), and each worker's RSS
 // read after its run. `v8` is V8's own default for this Node line; `0` turns off the pool's default
-// (max_semi_space), so the curve is measured whatever the pool's default is.
+// (max_semi_space), so the curve is measured whatever the pool's default is. BENCH_MEMORY_SIZES picks
+// the sizes (default v8,1,2,4,8,16). Run it with each Node line: the workers run the Node that runs it.
 
 const { measureLoad, memoryOf } = require('../lib/measure');
 const { runWrk } = require('../lib/wrk');
 const { summarize } = require('../lib/stats');
 
 /** MiB per semi-space; 'v8' leaves it to V8. */
-const SIZES = ['v8', 1, 2, 4, 8, 16];
+const SIZES = (process.env.BENCH_MEMORY_SIZES ?? 'v8,1,2,4,8,16').split(',').map((s) => (s === 'v8' ? s : Number(s)));
 const MODE = 'keep';
 
 const nameOf = (size) => `memory-${size}`;
@@ -34,16 +35,25 @@ async function memoryPhase(ctx, ids, log) {
       const root = instances[size].proc.pid;
       const r = await measureLoad(ctx, { url: nginx.url(MODE, nameOf(size)), root, seconds: options.duration });
       const { workerRssMiB } = memoryOf(root);
-      runs.push({ round, size, rps: r.rps, failed: r.failed, p99Ms: r.latencyMs?.p99, workerRssMiB });
-      log(`round ${round} semi-space ${String(size).padEnd(3)} ${r.rps.toFixed(0).padStart(6)} req/s  worker RSS ${workerRssMiB?.toFixed(1)} MiB  failed ${r.failed}`);
+      const usPerReq = r.cpu.backendUsPerReq;
+      runs.push({ round, size, rps: r.rps, usPerReq, failed: r.failed, p99Ms: r.latencyMs?.p99, workerRssMiB });
+      log(`round ${round} semi-space ${String(size).padEnd(3)} ${r.rps.toFixed(0).padStart(6)} req/s  ${usPerReq?.toFixed(1)} µs/req  worker RSS ${workerRssMiB?.toFixed(1)} MiB  failed ${r.failed}`);
     }
   }
   for (const instance of Object.values(instances)) await ctx.stop(instance);
   const summary = {};
   for (const size of SIZES) {
     const mine = runs.filter((r) => r.size === size);
-    const ratios = mine.map((r) => r.rps / runs.find((x) => x.round === r.round && x.size === 'v8').rps);
-    summary[size] = { rps: summarize(mine.map((r) => r.rps)), ratio: summarize(ratios), rssMiB: summarize(mine.map((r) => r.workerRssMiB)), failed: mine.reduce((n, r) => n + r.failed, 0) };
+    const base = (r) => runs.find((x) => x.round === r.round && x.size === 'v8');
+    summary[size] = {
+      rps: summarize(mine.map((r) => r.rps)),
+      ratio: summarize(mine.map((r) => r.rps / base(r).rps)),
+      usPerReq: summarize(mine.map((r) => r.usPerReq)),
+      cpuRatio: summarize(mine.map((r) => r.usPerReq / base(r).usPerReq)),
+      p99Ms: summarize(mine.map((r) => r.p99Ms)),
+      rssMiB: summarize(mine.map((r) => r.workerRssMiB)),
+      failed: mine.reduce((n, r) => n + r.failed, 0),
+    };
   }
   return { node: process.version, sizes: SIZES, summary, runs };
 }

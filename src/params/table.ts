@@ -492,6 +492,17 @@ export const PARAMETERS = {
     otherNames: ['environment', 'raw_env'],
     reload: 'applies',
   }),
+  max_semi_space: param({
+    type: kind.count,
+    section: 'process',
+    doc: "the workers' young generation: V8's --max-semi-space-size, in MiB; 0 leaves it to V8",
+    details:
+      "Node 24's V8 lets the young generation grow to 128 MiB under load, Node 26's to about 50 (Node 22's to 16): that is most of what a worker's RSS grew by on those lines. 16 brings it back near Node 22's size: in the bench's kept-connection run, per worker, Node 24 207 → 127 MiB and Node 26 136 → 116 MiB, at 0.93 and 0.95 of the requests per second (CPU per request 1.01 and 1.07, within this machine's noise); 8 costs Node 24 a third more CPU per request ([benchmarks.md](benchmarks.md#worker-memory-and-the-young-generation)). Left out where the manager's own node options or `NODE_OPTIONS` already set it; `node_args` come after it and win.",
+    default: 16,
+    placeholder: 'MIB',
+    otherNames: ['max_semi_space_size', 'semi_space', 'young_generation'],
+    reload: 'applies',
+  }),
   compile_cache: param({
     type: kind.onOff,
     section: 'process',

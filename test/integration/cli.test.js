@@ -420,12 +420,33 @@ test('--node-args: the workers run with those node options, after the manager\'s
       const at = options.indexOf('--max-old-space-size=123');
       assert.ok(at >= 0 && options[at + 1] === '--enable-source-maps', `worker ${pid}: ${options.join(' ')}`);
       assert.equal(at, options.length - 2, 'after every other node option, so that they win');
+      assert.equal(options[at - 1], '--max-semi-space-size=16', "max_semi_space's default, just before node_args");
     }
     assert.ok((await fcgiRequest(pm.address)).ok);
   } finally {
     pm.kill('SIGTERM');
     await pm.exited;
   }
+});
+
+test('max_semi_space: the workers\' young generation is capped (default 16 MiB); 0, or a size the manager was given itself, leaves theirs alone', async () => {
+  const semiSpaceOf = async ({ flags = [], env = {} }) => {
+    const pm = await startCli({ n: 1, flags, env });
+    try {
+      const [pid] = livePids(pm);
+      const options = JSON.parse(pm.lines.find((l) => l.startsWith(`cli-app: loaded in pid ${pid},`)).split(', node options ')[1]);
+      return options.filter((o) => o.startsWith('--max-semi-space-size'));
+    } finally {
+      pm.kill('SIGTERM');
+      await pm.exited;
+    }
+  };
+  assert.deepEqual(await semiSpaceOf({}), ['--max-semi-space-size=16']);
+  assert.deepEqual(await semiSpaceOf({ flags: ['--max-semi-space', '8'] }), ['--max-semi-space-size=8']);
+  assert.deepEqual(await semiSpaceOf({ flags: ['--max-semi-space', '0'] }), []);
+  // NODE_OPTIONS reaches the workers by the environment, and a command-line option would override it.
+  assert.deepEqual(await semiSpaceOf({ env: { NODE_OPTIONS: '--max-semi-space-size=32' } }), []);
+  assert.throws(() => validateParameter('max_semi_space', -1), /max_semi_space must not be negative, got -1/);
 });
 
 test('env_file and env: the workers get the variables (env over the file, flags over the config file, name by name)', async () => {
