@@ -4,6 +4,7 @@
 
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -244,8 +245,9 @@ export class ProcManager {
     const roots = this.params.watch_paths?.map((p) => path.resolve(p)) ?? [path.dirname(path.resolve(app))];
     const { FileWatch } = manager();
     const show = (file: string) => path.relative(process.cwd(), file) || file;
-    // The pool's own files change as it runs: writing them must not reload it.
-    const own = [this.params.log_file, this.params.access_log, this.params.slowlog, this.params.pid_fname, ...sockets];
+    // The pool's own files change as it runs: writing them must not reload it. That includes a file
+    // its stdout or stderr were sent to (`fcgi-pm --watch app.js > app.log`).
+    const own = [this.params.log_file, this.params.access_log, this.params.slowlog, this.params.pid_fname, ...sockets, ...outputFiles()];
     new FileWatch(
       roots,
       own.filter((file): file is string => typeof file === 'string').map((file) => path.resolve(file)),
@@ -679,6 +681,20 @@ function semiSpaceArgs(mib: number): string[] {
   const given = (options: readonly string[]) => options.some((o) => /^--max[-_]semi[-_]space[-_]size\b/.test(o));
   if (mib === 0 || given(process.execArgv) || given((process.env.NODE_OPTIONS ?? '').split(/\s+/))) return [];
   return [`--max-semi-space-size=${mib}`];
+}
+
+/** The files this process's stdout and stderr write to, if they are files. */
+function outputFiles(): string[] {
+  const files: string[] = [];
+  for (const fd of [1, 2]) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith('/') && fs.statSync(target).isFile()) files.push(target);
+    } catch {
+      // no /proc, or not a file: nothing to leave out
+    }
+  }
+  return files;
 }
 
 function describeServerAddress(server: net.Server): string {

@@ -10,6 +10,11 @@ import { UsageError } from './command-line';
 
 /** Reads a config file: `.json` is parsed; anything else is loaded as a module (CommonJS or ESM). */
 export async function loadConfigFile(file: string): Promise<GivenParams> {
+  return checkConfigParams(await readConfigFile(file), `--config ${file}`);
+}
+
+/** A config file's contents, unchecked. Throws UsageError when it cannot be read. */
+export async function readConfigFile(file: string): Promise<unknown> {
   const where = `--config ${file}`;
   const absolute = path.resolve(file);
   let loaded: unknown;
@@ -23,7 +28,7 @@ export async function loadConfigFile(file: string): Promise<GivenParams> {
     const e = err as NodeJS.ErrnoException;
     throw new UsageError(`${where}: ${e.code === 'ENOENT' ? 'no such file' : (e.message ?? String(err)).split('\n')[0]}`);
   }
-  return checkConfigParams(loaded, where);
+  return loaded;
 }
 
 /** How many times config files were loaded: a reload imports an ES module anew under a new URL. */

@@ -11,7 +11,8 @@ import { parameterFlags } from './flags';
 import { parseCommandLine, UsageError, type RunCommand } from './command-line';
 import { defaultProcesses, planApp, runApp, type AppPlan, type RunAppOptions } from './run-app';
 import { usage } from './usage';
-import { isPoolCommand, runPoolCommand } from './pool-commands';
+import { controlSocketPath } from '../control/path';
+import { isPoolCommand, likelyCommand, runPoolCommand } from './pool-commands';
 
 export async function main(argv: readonly string[]): Promise<number> {
   // `fcgi-pm status` and its kind talk to a running pool (an app named so is run as ./status).
@@ -22,6 +23,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     command = parseCommandLine(argv);
     if (command.action === 'help') return print(usage(parameterFlags()));
     if (command.action === 'version') return print(`${packageVersion()}\n`);
+    const meant = fs.existsSync(command.app) ? undefined : likelyCommand(command.app);
+    if (meant) throw new UsageError(`${command.app} is neither an app nor a command (did you mean fcgi-pm ${meant}?)`);
     warnOfFlagsAfterTheApp(command);
     plan = planApp(await runOptions(command));
     if (command.action === 'check') {
@@ -41,12 +44,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** What --check-config prints: the app, then every parameter in the order of the flags (null: unset). */
+/**
+ * What --check-config prints: the app, then every parameter in the order of the flags (null: unset),
+ * then where the pool will listen and where its control socket will be.
+ */
 function effectiveConfiguration(plan: AppPlan, configFile: string | undefined, socket: string): Record<string, unknown> {
   const params = Object.fromEntries(parameterFlags().map((flag) => [flag.param, plan.params[flag.param] ?? null]));
   // A file mode reads as it is written: 0660, not 432.
   if (typeof params.listen_mode === 'number') params.listen_mode = `0${params.listen_mode.toString(8)}`;
-  return { app: plan.app, args: plan.args, config_file: configFile ?? null, ...params, socket };
+  return { app: plan.app, args: plan.args, config_file: configFile ?? null, ...params, socket, control_socket: controlSocketPath(plan.params) ?? null };
 }
 
 async function runOptions(command: RunCommand): Promise<RunAppOptions> {

@@ -7,12 +7,12 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { controlSocketPath } from '../control/path';
-import { ControlConnection, ControlError } from '../control/client';
+import { ControlConnection, ControlError, EXIT_NOT_RUNNING } from '../control/client';
 import type { ControlAnswer, ControlRequest } from '../control/protocol';
 import { renderStatus } from '../control/status-text';
-import { paramsFromEnv, validateParams } from '../params';
+import { editDistance, paramsFromEnv, validateParams } from '../params';
 import { UsageError } from './command-line';
-import { loadConfigFile } from './config';
+import { readConfigFile } from './config';
 import { runTop } from './top';
 import { POOL_COMMANDS_USAGE } from './usage';
 
@@ -21,6 +21,11 @@ export type PoolCommand = (typeof POOL_COMMANDS)[number];
 
 export function isPoolCommand(word: string | undefined): word is PoolCommand {
   return (POOL_COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+/** The command a first word that is no file most likely meant (`stauts`): said instead of "no such app". */
+export function likelyCommand(word: string): PoolCommand | undefined {
+  return POOL_COMMANDS.find((command) => closeTo(word, command));
 }
 
 /** The options every command takes: which pool, how long to wait, help. */
@@ -72,6 +77,8 @@ export async function runPoolCommand(command: PoolCommand, argv: readonly string
     return await send(command, socketPath, request!, { json: values.json === true, timeoutMs });
   } catch (err) {
     process.stderr.write(`fcgi-pm ${command}: ${(err as Error).message}\n`);
+    // LSB: stopping a service that is not running succeeds (so do systemctl stop and init scripts).
+    if (command === 'stop' && err instanceof ControlError && err.exitStatus === EXIT_NOT_RUNNING) return 0;
     return err instanceof ControlError ? err.exitStatus : 1;
   }
 }
@@ -82,7 +89,16 @@ export function parseCommand(command: PoolCommand, argv: readonly string[]): { v
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
+    const e = err as Error & { code?: string };
+    const option = /'(-[^' ,]+)/.exec(e.message)?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+      if (command === 'scale' && /^-\d/.test(option)) throw new UsageError('scale takes one number of workers, 1 or more: fcgi-pm scale N');
+      const known = [...Object.keys(COMMON_OPTIONS), ...Object.keys(OWN_OPTIONS[command])];
+      const meant = known.find((name) => closeTo(option.replace(/^-+/, ''), name));
+      throw new UsageError(`unknown option ${option}${meant ? ` (did you mean --${meant}?)` : ''}`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`${option ?? 'an option'} needs a value`);
+    throw new UsageError(e.message.split('\n')[0]!);
   }
   const { values, positionals } = parsed;
   for (const name of Object.keys(values)) {
@@ -105,6 +121,12 @@ export function parseCommand(command: PoolCommand, argv: readonly string[]): { v
   return { values, request: requests[command] };
 }
 
+/** `pidfile` for `pid-file`, `contrl` for `control`: the same letters but for a dash, or two edits away. */
+export function closeTo(given: string, name: string): boolean {
+  if (given.replace(/-/g, '') === name.replace(/-/g, '')) return true;
+  return editDistance(given, name) <= 2;
+}
+
 /** The control socket of the pool the options name. Throws UsageError when they name none. */
 async function findControlSocket(values: Partial<Record<keyof typeof OPTIONS, string | boolean>>): Promise<string> {
   const given = [values.control && '--control', values['pid-file'] && '--pid-file', values.config && '--config'].filter(Boolean);
@@ -112,7 +134,7 @@ async function findControlSocket(values: Partial<Record<keyof typeof OPTIONS, st
   if (typeof values.control === 'string') return path.resolve(values.control);
   if (typeof values['pid-file'] === 'string') return controlSocketPath({ pid_fname: values['pid-file'] })!;
   const [params, from] =
-    typeof values.config === 'string' ? [await loadConfigFile(values.config), `--config ${values.config}`] : [validateParams(paramsFromEnv()), 'the environment'];
+    typeof values.config === 'string' ? [await socketParamsOf(values.config), `--config ${values.config}`] : [validateParams(paramsFromEnv()), 'the environment'];
   const found = controlSocketPath(params);
   if (found === undefined) {
     throw new UsageError(
@@ -126,6 +148,22 @@ async function findControlSocket(values: Partial<Record<keyof typeof OPTIONS, st
 
 /** How long `stop` waits, after the manager's answer, for the manager to be gone (its end of the socket closed). */
 const EXIT_WAIT_MS = 5_000;
+
+/**
+ * The parameters of a config file that say where the pool's control socket is; the rest of the file is
+ * not checked here, so a pool whose file was broken since it started can still be reloaded (and told
+ * why that is refused), or stopped.
+ */
+async function socketParamsOf(file: string): Promise<{ control?: string | false | undefined; pid_fname?: string | undefined }> {
+  const loaded = await readConfigFile(file);
+  if (typeof loaded !== 'object' || loaded === null) return {};
+  const { control, pid_fname } = loaded as Record<string, unknown>;
+  try {
+    return validateParams({ control, pid_fname });
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${(err as Error).message}`);
+  }
+}
 
 async function send(command: PoolCommand, socketPath: string, request: ControlRequest, { json, timeoutMs }: { json: boolean; timeoutMs: number }): Promise<number> {
   const connection = await ControlConnection.open(socketPath);

@@ -29,7 +29,8 @@ export async function startControlServer(file: string, options: { gid: number | 
   try {
     await removeStaleSocket(file);
   } catch (err) {
-    throw new Error(`${where}: ${(err as Error).message.replace(/^listen: \S+ /, '')}`);
+    const why = (err as Error).message.replace(/^listen: \S+ /, '');
+    throw new Error(`${where}: ${/in use by a running server/.test(why) ? 'in use: a running pool answers on it' : why}`);
   }
   const stopping = new Set<net.Socket>();
   const server = net.createServer((socket) => serve(socket, target, stopping));

@@ -16,7 +16,8 @@ export function formatMiB(bytes: number): string {
   return bytes > 0 ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '-';
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** `1 server`, `2 servers`. */
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** Columns padded to their widest cell; the last one is not padded. */
 export function table(rows: readonly (readonly string[])[]): string {
@@ -39,7 +40,7 @@ export function renderStatus(manager: { pid: number; title: string }, pool: Pool
     `${sizes}: ${pool.activeProcesses} busy, ${pool.idleProcesses} idle, ${pool.totalProcesses - pool.activeProcesses - pool.idleProcesses} starting or finishing; ` +
       `${plural(pool.requestsInFlight, 'request')} in flight, ${pool.acceptedConn} accepted, ${queue}`,
     `reloads ${pool.reloads}, recycles ${pool.recycles}, slow requests ${pool.slowRequests}, watchdog kills ${pool.watchdogKills}` +
-      (pool.quickExits > 0 ? `, ${pool.quickExits} quick exits (next fork in ${pool.respawnDelayMs / 1000} s)` : ''),
+      (pool.quickExits > 0 ? `, ${plural(pool.quickExits, 'quick exit')} (next fork in ${pool.respawnDelayMs / 1000} s)` : ''),
     '',
     table([[...WORKER_COLUMNS], ...pool.processes.map(workerRow)]),
   ];

@@ -2,7 +2,7 @@
 // and its RSS, from two status answers a moment apart. Pure: the command draws it.
 
 import type { PoolSnapshot } from '../status/snapshot';
-import { formatDuration, formatMiB, table } from './status-text';
+import { formatDuration, formatMiB, plural, table } from './status-text';
 
 const BAR_WIDTH = 20;
 
@@ -31,7 +31,7 @@ export function renderTop(manager: { pid: number; title: string }, current: Pool
   const queue = current.listenQueue === undefined ? '' : ` · listen queue ${current.listenQueue} of ${current.listenQueueLen}`;
   const header = [
     `${manager.title} (pid ${manager.pid}) · ${current.state} · generation ${current.generation} · pm ${current.processManager} · up ${formatDuration(current.startSince)}`,
-    `${current.totalProcesses} servers: ${current.activeProcesses} busy, ${current.idleProcesses} idle · ${total.toFixed(1)} req/s · ${current.requestsInFlight} in flight${queue}`,
+    `${plural(current.totalProcesses, 'server')}: ${current.activeProcesses} busy, ${current.idleProcesses} idle · ${total.toFixed(1)} req/s · ${current.requestsInFlight} in flight${queue}`,
     '',
   ];
   const rows = current.processes.map((p) => {

@@ -107,10 +107,11 @@ export class FileWatch {
     this.burstFiles.add(file);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      const [first] = this.burstFiles;
-      const count = this.burstFiles.size;
+      // An editor saves through a temporary file it renames: the file named is one that is still there.
+      const files = [...this.burstFiles];
       this.burstFiles.clear();
-      this.changed(first!, count);
+      const stays = files.filter((file) => fs.existsSync(file));
+      this.changed((stays[0] ?? files[0])!, stays.length || files.length);
     }, QUIET_MS);
     this.timer.unref();
   }

@@ -710,7 +710,7 @@ export class WorkerPool {
     const abandoned = this.targetGeneration;
     this.targetGeneration = from;
     this.transition('reload-abandoned');
-    this.host.notify(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`, { generation: abandoned, serving: from });
+    this.host.warn(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`, { generation: abandoned, serving: from });
     this.retire([...this.handles.values()].filter((h) => h.generation > from && h.state === 'starting'));
     this.events.emit('reload-abandoned');
     this.configurationChanged(this.host.reloadSettled(false));

@@ -53,10 +53,11 @@ test('HUP reads the config file again: sizes, env and recycling apply, the title
     assert.equal(await envOf(pool, 'RELEASE'), 'RELEASE=two', 'the new generation has the new env');
     assert.equal(await envOf(pool, 'BY_FLAG'), 'BY_FLAG=flag', 'the flag still wins over the file');
 
-    // A file that no longer validates: the reload is refused, nothing changes.
+    // A file that no longer validates: the reload is refused, nothing changes. The command finds the
+    // pool through that same file: only where the pool is, is read of it.
     const workers = livePids(pool).sort();
-    write({ n_processes: -1 });
-    const refused = await fcgiPm(['reload', '--pid-file', path.join(dir, 'app.pid')]);
+    write({ n_processes: -1, pid_fname: path.join(dir, 'app.pid') });
+    const refused = await fcgiPm(['reload', '--config', config]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^fcgi-pm reload: reload refused: --config .*pool\.json: n_processes must not be negative, got -1\n$/);
     assert.match(pool.lines.join('\n'), /reload refused: --config .*pool\.json: n_processes must not be negative, got -1; the running configuration stays/);

@@ -89,10 +89,17 @@ test('status: the pool and one row per worker, as text and as JSON; a request in
   } finally {
     await stopPool(pool);
   }
-  // No pool: LSB's "not running".
+  // No pool: LSB's "not running"; stopping it is done already (LSB: success), said on stderr.
   const gone = await fcgiPm(['status', '--pid-file', pool.pidFile]);
   assert.equal(gone.code, 3, gone.stderr);
   assert.match(gone.stderr, /^fcgi-pm status: no pool is running: nothing at .*app\.control\n$/);
+  const stopped = await fcgiPm(['stop', '--pid-file', pool.pidFile]);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stderr, /^fcgi-pm stop: no pool is running: nothing at .*app\.control\n$/);
+  // A command word mistyped is not taken for an app.
+  const typo = await fcgiPm(['stauts', '--pid-file', pool.pidFile]);
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stderr, 'fcgi-pm: stauts is neither an app nor a command (did you mean fcgi-pm status?); see fcgi-pm --help\n');
 });
 
 test('reload: returns once the new generation serves, under a request loop that sees no failure; --no-wait returns at once', async () => {
@@ -202,6 +209,8 @@ test('the pool is found by --control, --pid-file or --config alike; naming none,
       assert.equal(code, 0, how.join(' '));
       assert.match(stdout, new RegExp(`\\(pid ${pool.pid}\\): running`));
     }
+    const checked = await fcgiPm(['--check-config', '--config', config, '-l', path.join(dir, 'other.sock'), 'app.js']);
+    assert.equal(JSON.parse(checked.stdout).control_socket, path.join(dir, 'pool.control'), '--check-config says where the control socket will be');
     const viaEnv = await fcgiPm(['status'], { env: { PM_CONTROL: path.join(dir, 'pool.control') } });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     const none = await fcgiPm(['status'], { env: { PM_CONTROL: '', PM_PID_FILE: '', RUNTIME_DIRECTORY: '' } });
@@ -220,7 +229,7 @@ test('a second pool on a control socket in use is refused before it forks; --che
   try {
     const second = await fcgiPm(['-n', '1', '--listen', path.join(tempDir(), 'other.sock'), '--control', pool.control, 'app.js']);
     assert.equal(second.code, 2);
-    assert.match(second.stderr, /^fcgi-pm: control .*app\.control: is in use by a running server\n$/);
+    assert.match(second.stderr, /^fcgi-pm: control .*app\.control: in use: a running pool answers on it\n$/);
     assert.doesNotMatch(second.stderr, /started/);
     const missing = path.join(tempDir(), 'no-such-folder', 'x.control');
     for (const check of [['--check-config'], []]) {

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { livePids, fcgiRequest, sleep, eventually, tempDir } = require('../helpers/helpers');
 const { APP_DIR, startCli } = require('../helpers/entry-points');
-const { isWatchedFolderName } = require('../../dist/os/file-watch');
+const { isWatchedFolderName, isIgnored } = require('../../dist/os/file-watch');
 
 test('the folders watch leaves out', () => {
   assert.deepEqual(['src', 'node_modules', '.git', '.cache', 'lib'].filter(isWatchedFolderName), ['src', 'lib']);
@@ -61,6 +61,34 @@ test('--watch: an edit is a reload, saying which file; node_modules and dot fold
     fs.writeFileSync(handler, original);
     pool.kill('SIGTERM');
     await pool.exited;
+  }
+});
+
+test('--watch leaves out the pool\'s own files: a log file in the app\'s folder, and the file its output was sent to', async () => {
+  const { spawn } = require('node:child_process');
+  const { BIN } = require('../helpers/entry-points');
+  assert.equal(isIgnored('/srv/app/pool.log.1', ['/srv/app/pool.log']), true, "logrotate's copies");
+  assert.equal(isIgnored('/srv/app/pool.logger.js', ['/srv/app/pool.log']), false);
+  const dir = APP_DIR();
+  const out = path.join(dir, 'pm.out'); // `fcgi-pm --watch app.js > pm.out 2>&1`
+  const fd = fs.openSync(out, 'w');
+  const sock = path.join(tempDir(), 's.sock');
+  const pm = spawn(process.execPath, [BIN, '-n', '1', '--watch', '--log-file', path.join(dir, 'pool.log'), '--log-timestamps', '-l', sock, 'app.js'], { cwd: dir, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  try {
+    const log = () => fs.readFileSync(path.join(dir, 'pool.log'), 'utf8');
+    assert.ok(await eventually(() => fs.existsSync(path.join(dir, 'pool.log')) && /ready: 1 server accepting/.test(log()), 20_000));
+    // Requests make the pool write its log (their "request started" lines), and output to pm.out.
+    for (let i = 0; i < 5; i++) assert.equal((await fcgiRequest(sock)).ok, true);
+    fs.appendFileSync(out, 'written to the output file\n');
+    await sleep(1_500);
+    assert.doesNotMatch(log(), /watch: .* changed/, log());
+    // A file of the app's still is a change.
+    fs.writeFileSync(path.join(dir, 'extra.js'), '');
+    assert.ok(await eventually(() => /watch: extra\.js changed: reloading/.test(log()), 10_000), log());
+  } finally {
+    pm.kill('SIGTERM');
+    await new Promise((resolve) => pm.once('exit', resolve));
   }
 });
 

@@ -53,10 +53,13 @@ test('the commands: their options and arguments, refused with one line', () => {
   assert.deepEqual(parseCommand('scale', ['3', '--control', 'x']).request, { cmd: 'scale', workers: 3 });
   assert.throws(() => parseCommand('status', ['--no-wait']), /--no-wait is not an option of status/);
   assert.throws(() => parseCommand('stop', ['now']), /stop takes no argument, got now/);
-  assert.throws(() => parseCommand('scale', ['-1']), /Unknown option '-1'/, 'a negative count reads as an option');
+  assert.throws(() => parseCommand('scale', ['-1']), /^Error: scale takes one number of workers, 1 or more/, 'a negative count, which reads as an option');
+  assert.throws(() => parseCommand('status', ['--pidfile', 'a.pid']), /^Error: unknown option --pidfile \(did you mean --pid-file\?\)$/);
+  assert.throws(() => parseCommand('reload', ['--no-wiat']), /unknown option --no-wiat \(did you mean --no-wait\?\)/);
+  assert.throws(() => parseCommand('status', ['--control']), /--control needs a value/);
   assert.throws(() => parseCommand('scale', ['0']), /scale takes one number of workers, 1 or more/);
   assert.throws(() => parseCommand('status', ['--timeout', 'soon']), /--timeout takes seconds, 0 or more, got soon/);
-  assert.throws(() => parseCommand('status', ['--jsn']), /Unknown option '--jsn'/);
+  assert.throws(() => parseCommand('status', ['--jsn']), /unknown option --jsn \(did you mean --json\?\)/);
 });
 
 function snapshot(overrides = {}) {
