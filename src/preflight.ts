@@ -131,6 +131,9 @@ function checkWritable(param: string, file: string): void {
  * which must bind no address.
  */
 function checkNodeArgs(args: readonly string[]): void {
+  // A reload checks its configuration again (twice: the file, and what will run): node runs once per set.
+  const key = JSON.stringify(args);
+  if (acceptedNodeArgs.has(key)) return;
   const tried = args.filter((arg) => !/^--(inspect|debug)/.test(arg));
   const run = spawnSync(process.execPath, [...tried, '-e', ''], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } });
   if (run.status !== 0) {
@@ -138,4 +141,8 @@ function checkNodeArgs(args: readonly string[]): void {
     const why = run.error?.message ?? lines.find((line) => /^\w*Error\b|bad option/.test(line)) ?? lines[0] ?? `exit status ${run.status ?? run.signal}`;
     throw new Error(`node_args ${args.join(' ')}: node refused them: ${why}`);
   }
+  acceptedNodeArgs.add(key);
 }
+
+/** node_args that node has taken, in this process. */
+const acceptedNodeArgs = new Set<string>();

@@ -72,7 +72,7 @@ export function parseCommandLine(argv: readonly string[], flags: readonly Parame
   try {
     ({ tokens, values } = parseArgs({ args: split.options, options, strict: true, allowPositionals: false, tokens: true }));
   } catch (err) {
-    throw new UsageError(describeParseError(err as Error & { code?: string }, paramOf));
+    throw new UsageError(describeParseError(err as Error & { code?: string }, (name) => suggestFlag(name, paramOf)));
   }
   if (values.help) return { action: 'help' };
   if (values.version) return { action: 'version' };
@@ -124,12 +124,13 @@ function splitAtApp(argv: readonly string[], options: Record<string, OptionSpec>
   return { options: before, app: [] };
 }
 
-function describeParseError(err: Error & { code?: string }, paramOf: Map<string, ParameterFlag>): string {
+/** parseArgs's error as one line; `suggest` names the option an unknown one most likely means. */
+export function describeParseError(err: Error & { code?: string }, suggest: (name: string) => string | undefined): string {
   const option = /'(-[^' ,]+)/.exec(err.message)?.[1];
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
       const name = option ?? err.message;
-      const meant = suggestFlag(name.replace(/^-+/, ''), paramOf);
+      const meant = suggest(name.replace(/^-+/, ''));
       return `unknown option ${name}${meant ? ` (did you mean --${meant}?)` : ''}`;
     }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':

@@ -11,7 +11,7 @@ import { ControlConnection, ControlError, EXIT_NOT_RUNNING } from '../control/cl
 import type { ControlAnswer, ControlRequest } from '../control/protocol';
 import { renderStatus } from '../control/status-text';
 import { editDistance, paramsFromEnv, validateParams } from '../params';
-import { UsageError } from './command-line';
+import { describeParseError, UsageError } from './command-line';
 import { readConfigFile } from './config';
 import { runTop } from './top';
 import { POOL_COMMANDS_USAGE } from './usage';
@@ -89,16 +89,10 @@ export function parseCommand(command: PoolCommand, argv: readonly string[]): { v
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   } catch (err) {
-    const e = err as Error & { code?: string };
-    const option = /'(-[^' ,]+)/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
-      if (command === 'scale' && /^-\d/.test(option)) throw new UsageError('scale takes one number of workers, 1 or more: fcgi-pm scale N');
-      const known = [...Object.keys(COMMON_OPTIONS), ...Object.keys(OWN_OPTIONS[command])];
-      const meant = known.find((name) => closeTo(option.replace(/^-+/, ''), name));
-      throw new UsageError(`unknown option ${option}${meant ? ` (did you mean --${meant}?)` : ''}`);
-    }
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`${option ?? 'an option'} needs a value`);
-    throw new UsageError(e.message.split('\n')[0]!);
+    // `scale -1` reads as an option: the count is what is wrong.
+    if (command === 'scale' && /'-\d/.test((err as Error).message)) throw new UsageError('scale takes one number of workers, 1 or more: fcgi-pm scale N');
+    const known = [...Object.keys(COMMON_OPTIONS), ...Object.keys(OWN_OPTIONS[command])];
+    throw new UsageError(describeParseError(err as Error & { code?: string }, (name) => known.find((option) => closeTo(name, option))));
   }
   const { values, positionals } = parsed;
   for (const name of Object.keys(values)) {

@@ -1,7 +1,7 @@
 // What the control socket's commands do to the pool: each is what the matching signal does (HUP,
 // TERM, TTIN/TTOU), with an answer the signal cannot give: whether the reload came up, the exit status.
 
-import type { WorkerPool } from '../pool/pool';
+import { describeAbandoned, type WorkerPool } from '../pool/pool';
 import type { PoolSnapshot } from '../status/snapshot';
 import type { ControlTarget } from './server';
 
@@ -19,7 +19,7 @@ export function poolControl(pool: WorkerPool, manager: { title: string; snapshot
           if (!request.wait) return { ok: true, cmd: 'reload', generation: started.generation, complete: false };
           const outcome = await pool.reloadOutcome(started.generation);
           if (outcome.complete) return { ok: true, cmd: 'reload', generation: outcome.generation, complete: true, seconds: outcome.seconds };
-          return { ok: false, generation: outcome.serving, error: `reload abandoned: generation ${outcome.generation}: ${outcome.reason ?? 'no reason given'}; generation ${outcome.serving} keeps serving` };
+          return { ok: false, generation: outcome.serving, error: describeAbandoned(outcome) };
         }
         case 'scale': {
           const outcome = pool.scale(request.workers, `scale to ${request.workers} ${ASKED}`, { exact: true });

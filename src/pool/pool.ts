@@ -113,6 +113,11 @@ export interface ReloadOutcome {
   reason?: string;
 }
 
+/** An abandoned reload, as the log and `fcgi-pm reload` say it. */
+export function describeAbandoned(outcome: Pick<ReloadOutcome, 'generation' | 'serving' | 'reason'>): string {
+  return `reload abandoned: generation ${outcome.generation}: ${outcome.reason ?? 'no reason given'}; generation ${outcome.serving} keeps serving`;
+}
+
 /** What `scale` did: the size it set (pm static) or the maximum (dynamic, ondemand), said as the log says it. */
 export type ScaleOutcome = { workers: number; what: 'workers' | 'max_children'; message: string } | { error: string };
 
@@ -710,7 +715,7 @@ export class WorkerPool {
     const abandoned = this.targetGeneration;
     this.targetGeneration = from;
     this.transition('reload-abandoned');
-    this.host.warn(`reload abandoned: generation ${abandoned}: ${reason}; generation ${from} keeps serving`, { generation: abandoned, serving: from });
+    this.host.warn(describeAbandoned({ generation: abandoned, serving: from, reason }), { generation: abandoned, serving: from });
     this.retire([...this.handles.values()].filter((h) => h.generation > from && h.state === 'starting'));
     this.events.emit('reload-abandoned');
     this.configurationChanged(this.host.reloadSettled(false));

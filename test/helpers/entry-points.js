@@ -3,6 +3,7 @@
 // (examples/hello.js, a ProcManager in the app's code) and fcgi-pm running an unchanged node-fastcgi
 // app (test/fixtures/cli-app, with its own copy of node-fastcgi).
 
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, tempDir, startNode, startHello } = require('./helpers');
@@ -33,6 +34,16 @@ async function startCli({ n = 2, app = 'app.js', appArgs = [], flags = [], env =
   proc.address = address;
   if (waitReady) await proc.waitFor(/ready: \d+ servers? accepting/, 20_000);
   return proc;
+}
+
+/** Runs `fcgi-pm ARGS` to its end, in the app's directory (as `uid`/`gid` if given): { code, stdout, stderr }. */
+function runFcgiPm(args, { cwd = APP_DIR(), timeoutMs = 30_000, env = {}, uid, gid } = {}) {
+  return new Promise((resolve) => {
+    const options = { cwd, timeout: timeoutMs, env: { ...process.env, ...env }, ...(uid === undefined ? {} : { uid, gid }) };
+    execFile(process.execPath, [BIN, ...args], options, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
 }
 
 /**
@@ -67,4 +78,4 @@ const ENTRY_POINTS = [
   },
 ];
 
-module.exports = { BIN, APP_DIR, startCli, ENTRY_POINTS };
+module.exports = { BIN, APP_DIR, startCli, runFcgiPm, ENTRY_POINTS };

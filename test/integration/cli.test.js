@@ -5,7 +5,6 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -32,18 +31,12 @@ const { parseCommandLine, UsageError } = require('../../dist/cli/command-line');
 const { checkConfigParams, effectiveParams } = require('../../dist/cli/config');
 const { encodeWorkerParams, decodeWorkerParams } = require('../../dist/cli/worker-params');
 
-const { BIN, APP_DIR: appDirectory, startCli } = require('../helpers/entry-points');
+const { BIN, APP_DIR: appDirectory, startCli, runFcgiPm } = require('../helpers/entry-points');
 
 const APP_DIR = appDirectory();
 
 /** Runs fcgi-pm to completion: { code, stdout, stderr }. */
-function runCli(args, { cwd = APP_DIR, timeoutMs = 20_000 } = {}) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+const runCli = (args, { timeoutMs = 20_000, ...options } = {}) => runFcgiPm(args, { timeoutMs, ...options });
 
 /** The pids the app's code was loaded in (the fixture logs a line when it loads). */
 function loadedIn(proc) {

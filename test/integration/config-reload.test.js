@@ -5,21 +5,14 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { tempDir, livePids, fcgiRequest, eventually } = require('../helpers/helpers');
-const { BIN, APP_DIR, startCli } = require('../helpers/entry-points');
+const { startCli, runFcgiPm } = require('../helpers/entry-points');
 const { configurationChanges, showValue } = require('../../dist/params/reload-plan');
 const { resolveParams } = require('../../dist/params');
 
-function fcgiPm(args) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: APP_DIR(), timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+const fcgiPm = runFcgiPm;
 
 const envOf = async (pool, name) => (await fcgiRequest(pool.address, { query: `env=${name}` })).body.trim();
 

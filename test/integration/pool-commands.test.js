@@ -4,11 +4,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { tempDir, livePids, fcgiRequest, requestLoops, eventually, sleep, isAlive, have, skipWithout, succeeds } = require('../helpers/helpers');
-const { BIN, APP_DIR, startCli } = require('../helpers/entry-points');
+const { BIN, startCli, runFcgiPm } = require('../helpers/entry-points');
 const { RawConnection, request } = require('../helpers/fcgi-raw-client');
 
 /** A request that stays in flight until the test closes its connection (the worker then drops it). */
@@ -19,14 +19,7 @@ async function requestInFlight(pool, uri) {
   return conn;
 }
 
-/** Runs `fcgi-pm ARGS` to its end: { code, stdout, stderr }. */
-function fcgiPm(args, { uid, gid, timeoutMs = 30_000, env = {} } = {}) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: APP_DIR(), timeout: timeoutMs, env: { ...process.env, ...env }, ...(uid === undefined ? {} : { uid, gid }) }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+const fcgiPm = runFcgiPm;
 
 /** A pool with a pid file in a folder of its own (readable by all, for the test run as nobody). */
 async function startPool({ n = 2, flags = [], env = {} } = {}) {

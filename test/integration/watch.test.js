@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { livePids, fcgiRequest, sleep, eventually, tempDir } = require('../helpers/helpers');
-const { APP_DIR, startCli } = require('../helpers/entry-points');
+const { APP_DIR, startCli, runFcgiPm } = require('../helpers/entry-points');
 const { isWatchedFolderName, isIgnored } = require('../../dist/os/file-watch');
 
 test('the folders watch leaves out', () => {
@@ -93,9 +93,7 @@ test('--watch leaves out the pool\'s own files: a log file in the app\'s folder,
 });
 
 test('watch_paths must exist and is for watch: refused before anything forks', async () => {
-  const { execFile } = require('node:child_process');
-  const { BIN } = require('../helpers/entry-points');
-  const run = (args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd: APP_DIR() }, (err, stdout, stderr) => resolve({ code: err?.code ?? 0, stderr })));
+  const run = runFcgiPm;
   const sock = path.join(tempDir(), 's.sock');
   const missing = await run(['--watch', '--watch-paths', 'no-such-dir', '-l', sock, 'app.js']);
   assert.equal(missing.code, 2);
