@@ -190,7 +190,7 @@ function renderReloadStorm(L, r) {
       `(plain mode, ${r.workers} workers), and a calm run without HUPs right before it; per round the two backends take turns. ` +
       'From nginx\'s access log (ms resolution): *req/s* = requests that ended in the storm window (first HUP + ' +
       `${fmt(r.stormSeconds, 1)} s; the same window of the calm run), *ratio* = storm / calm of the same backend and round; ` +
-      '*p99* / *max* = latency of the requests in flight during the window. *Failed* = non-2xx + socket errors + nginx error-log lines at level error or worse.',
+      '*p99* / *max* = latency of the requests in flight during the window. *Boots* = workers forked during a storm run (`server (pid N) started` lines). *Failed* = non-2xx + socket errors + nginx error-log lines at level error or worse.',
   );
   L.push('');
   const stormLabel = (id) => (id === 'pm-boots' ? `${label('pm')}, its HUPs sent to a second, idle pool (the boots alone)` : label(id));
@@ -201,10 +201,11 @@ function renderReloadStorm(L, r) {
     range(s.ratio, 2),
     `${range(s.stormP99Ms)} (${med(s.calmP99Ms)})`,
     `${range(s.stormMaxMs)} (${med(s.calmMaxMs)})`,
+    range(s.stormBoots),
     `${fmt(s.stormFailed)} of ${fmt(s.stormRequests)}`,
     med(s.othersPct, 1),
   ]);
-  L.push(table(['backend', 'calm req/s', 'storm req/s', 'storm / calm (per round)', 'storm p99 ms (calm)', 'storm max ms (calm)', 'failed in storm runs', 'others %'], rows, ['l']));
+  L.push(table(['backend', 'calm req/s', 'storm req/s', 'storm / calm (per round)', 'storm p99 ms (calm)', 'storm max ms (calm)', 'boots per storm', 'failed in storm runs', 'others %'], rows, ['l']));
   L.push('');
   for (const [id, s] of Object.entries(r.summary)) if (s.errorSamples?.length) L.push(`- ${label(id)}: \`${s.errorSamples[0].slice(0, 200)}\``);
   const m = r.maxRequests;

@@ -163,6 +163,8 @@ async function oneRun(ctx, { key, id, instance, hupTarget = instance, storm, run
   const logFile = nginx.accessLog('plain', instance.name);
   const logOffset = fileSize(logFile);
   const workersBefore = procfs.childPids(instance.proc.pid);
+  // Both managers log `server (pid N) started` for each fork (Perl's pm_notify, and ours).
+  const linesBefore = hupTarget.proc.lines.length;
   const hupsMs = [];
   let startMs;
   const r = await measureLoad(ctx, {
@@ -183,6 +185,7 @@ async function oneRun(ctx, { key, id, instance, hupTarget = instance, storm, run
   await waitForPool(nginx.url('plain', instance.name), instance, options.workers);
   if (hupTarget !== instance) await waitForPool(nginx.url('plain', hupTarget.name), hupTarget, options.workers);
   const workersAfter = procfs.childPids(instance.proc.pid);
+  const boots = hupTarget.proc.lines.slice(linesBefore).filter((line) => /server \(pid \d+\) started/.test(line)).length;
   const entries = parseAccessLog(readSince(logFile, logOffset), startMs);
   const windowStart = storm && hupsMs.length ? hupsMs[0] : lead * 1000;
   const window = windowFigures(entries, windowStart, windowStart + stormSeconds * 1000);
@@ -204,6 +207,7 @@ async function oneRun(ctx, { key, id, instance, hupTarget = instance, storm, run
     othersPct: r.cpu.othersPct,
     backendUsPerReq: r.cpu.backendUsPerReq,
     workersReplaced: workersBefore.filter((pid) => !workersAfter.includes(pid)).length,
+    boots,
     window,
     bins: bins(entries, runSeconds * 1000),
   };
@@ -232,7 +236,7 @@ function logRun(log, round, run) {
   log(
     `round ${round} ${run.key.padEnd(9)} ${run.storm ? `storm (${run.hupsSent} HUPs)` : 'calm'.padEnd(13)} ` +
       `${w.rps.toFixed(0).padStart(6)} req/s in window (wrk ${run.rps.toFixed(0)})  p99 ${fmtMs(w.p99Ms)} max ${fmtMs(w.maxMs)} ms  ` +
-      `failed ${run.failed} (non-200 in log ${w.non200})  replaced ${run.workersReplaced}  others ${run.othersPct?.toFixed(0)}%`,
+      `failed ${run.failed} (non-200 in log ${w.non200})  replaced ${run.workersReplaced}  boots ${run.boots}  others ${run.othersPct?.toFixed(0)}%`,
   );
 }
 
@@ -323,6 +327,8 @@ function summarizeStorm(runs, ids, rounds) {
       stormNginxStderrLines: storm.reduce((n, r) => n + r.nginxStderrLines, 0),
       calmFailed: calm.reduce((n, r) => n + r.failed, 0),
       hupsSent: storm.map((r) => r.hupsSent),
+      // Workers forked per storm run: what the storm cost in boots (n_processes per reload it began).
+      stormBoots: summarize(storm.map((r) => r.boots)),
       othersPct: summarize(runs.filter((r) => r.key === id).map((r) => r.othersPct)),
       // Samples of the failure lines only ("FastCGI sent in stderr" is the backend's own log output).
       errorSamples: [...new Set(storm.flatMap((r) => r.nginxErrorSamples.filter((l) => !/FastCGI sent in stderr/.test(l))))].slice(0, 2),
