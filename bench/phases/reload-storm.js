@@ -54,7 +54,7 @@ function stormInstances(ids) {
 /** Whether the built library (dist/) knows `max_requests`; { supported, reason }. */
 function maxRequestsSupport() {
   try {
-    const file = path.join(ROOT, 'dist', 'params.js');
+    const file = path.join(ROOT, 'dist', 'params', 'index.js');
     delete require.cache[require.resolve(file)];
     const known = require(file).KNOWN_PARAMS ?? [];
     return known.includes('max_requests')

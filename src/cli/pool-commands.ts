@@ -178,7 +178,7 @@ async function send(command: PoolCommand, socketPath: string, request: ControlRe
       process.stdout.write(json ? `${JSON.stringify({ manager: answer.manager, pool: answer.pool }, null, 2)}\n` : renderStatus(answer.manager, answer.pool));
       return 0;
     case 'reload':
-      process.stdout.write(answer.complete ? `reload complete: generation ${answer.generation} in ${answer.seconds} s\n` : `${answer.queued ? 'reload queued' : 'reloading'}: generation ${answer.generation}\n`);
+      process.stdout.write(answer.complete ? `reload complete: generation ${answer.generation} in ${answer.seconds} s\n` : `reloading: generation ${answer.generation}\n`);
       return 0;
     case 'stop':
       process.stdout.write(`stopped: the manager exited with status ${answer.exitStatus}\n`);

@@ -16,7 +16,7 @@ export function poolControl(pool: WorkerPool, manager: { title: string; snapshot
         case 'reload': {
           const started = await pool.requestReload(`reload ${ASKED}`);
           if ('refused' in started) return { ok: false, error: `reload refused: ${started.refused}` };
-          if (!request.wait) return { ok: true, cmd: 'reload', generation: started.generation, complete: false, queued: started.queued };
+          if (!request.wait) return { ok: true, cmd: 'reload', generation: started.generation, complete: false };
           const outcome = await pool.reloadOutcome(started.generation);
           if (outcome.complete) return { ok: true, cmd: 'reload', generation: outcome.generation, complete: true, seconds: outcome.seconds };
           return { ok: false, generation: outcome.serving, error: describeAbandoned(outcome) };

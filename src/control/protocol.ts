@@ -27,7 +27,7 @@ export type ControlAnswer = Answered &
   (
     | { ok: false; error: string; generation?: number }
     | { ok: true; cmd: 'status'; manager: { pid: number; title: string }; pool: PoolSnapshot }
-    | { ok: true; cmd: 'reload'; generation: number; complete: boolean; seconds?: number; queued?: boolean }
+    | { ok: true; cmd: 'reload'; generation: number; complete: boolean; seconds?: number }
     | { ok: true; cmd: 'stop'; exitStatus: number }
     | { ok: true; cmd: 'scale'; workers: number; what: 'workers' | 'max_children'; message: string }
   );

@@ -128,9 +128,6 @@ interface Reload {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** What requestReload did: started a reload, queued one behind the reload under way, or refused. */
-export type ReloadRequest = { generation: number; queued: boolean } | { refused: string };
-
 /** `sent` is the handle a message carries (a kept connection, for fcgi-pm:hand-over). */
 type Handlers = { [A in WorkerMessageAct]: (handle: WorkerHandle, message: Extract<WorkerMessage, { act: A }>, sent: unknown) => void };
 
@@ -148,14 +145,6 @@ export class WorkerPool {
   /** The generation the pool is moving to. */
   private targetGeneration = 1;
   private reload: Reload | undefined;
-  /**
-   * A reload asked for while another is under way: its generation, numbered when first asked. Every
-   * later ask folds into it; it begins when the one under way ends (complete or abandoned), so no
-   * worker is booted only to be stopped before it serves.
-   */
-  private queuedReload: number | undefined;
-  /** A reload reads the configuration before it begins: asks meanwhile are queued behind it. */
-  private readingConfiguration = false;
   private spawning = false;
   private readyAnnounced = false;
   /** worker_timeout's watchdog, when it is on. */
@@ -246,8 +235,8 @@ export class WorkerPool {
   }
 
   /**
-   * Resolves with how the reload to `generation` ended (queued reloads end in the order they were
-   * asked for; a later one's outcome stands for an earlier one's).
+   * Resolves with how the reload of `generation` ended, or the newer one that took it over (a HUP
+   * during a reload moves on to a newer generation).
    */
   reloadOutcome(generation: number): Promise<ReloadOutcome> {
     if (this.lastReloadOutcome && this.lastReloadOutcome.generation >= generation) return Promise.resolve(this.lastReloadOutcome);
@@ -382,59 +371,24 @@ export class WorkerPool {
   }
 
   /**
-   * A reload asked for by `why` (HUP, the control socket). With none under way it begins at once;
-   * while one is under way it is queued (one queued reload takes every ask), and begins when that
-   * one ends. A reload reads the configuration anew first, and one onto a configuration that does not
-   * validate is refused. Resolves with the reload's generation, or with why it was refused.
+   * A reload asked for by `why` (HUP, the control socket): the configuration is read anew first, and a
+   * reload onto one that does not validate is refused. Resolves with the reload's generation, or with
+   * why it was refused.
    */
-  async requestReload(why: string): Promise<ReloadRequest> {
+  async requestReload(why: string): Promise<{ generation: number } | { refused: string }> {
     if (this.isStopping) {
       this.host.notify(`ignoring ${why.replace(/^received /, '')}: shutting down`);
       return { refused: 'the pool is shutting down' };
     }
     this.host.notify(why);
-    if (this.reload || this.readingConfiguration) return { generation: this.queueReload(), queued: true };
-    const generation = ++this.newestGeneration;
-    const begun = await this.beginReload(generation);
-    return 'refused' in begun ? begun : { generation, queued: false };
-  }
-
-  /** Queues a reload behind the one under way, or folds into the one queued: its generation. */
-  private queueReload(): number {
-    const underWay = this.reload ? this.targetGeneration : this.newestGeneration;
-    const folded = this.queuedReload !== undefined;
-    this.queuedReload ??= ++this.newestGeneration;
-    this.host.notify(`reload ${folded ? 'already queued' : 'queued'}: generation ${this.queuedReload} begins when the reload to generation ${underWay} ends`);
-    return this.queuedReload;
-  }
-
-  /** Reads the configuration, then starts the reload to `generation`; a refused one settles as abandoned. */
-  private async beginReload(generation: number): Promise<{ refused: string } | { generation: number }> {
-    this.readingConfiguration = true;
-    let configuration: ConfigurationReload;
-    try {
-      configuration = await this.host.reloadConfiguration();
-    } finally {
-      this.readingConfiguration = false;
+    const configuration = await this.host.reloadConfiguration();
+    if ('refused' in configuration) {
+      this.host.warn(`reload refused: ${configuration.refused}; the running configuration stays`);
+      return configuration;
     }
-    if ('refused' in configuration || this.isStopping) {
-      const refused = 'refused' in configuration ? configuration.refused : 'the pool is shutting down';
-      if ('refused' in configuration) this.host.warn(`reload refused: ${refused}; the running configuration stays`);
-      this.settleReload({ complete: false, generation, serving: this.targetGeneration, seconds: 0, reason: `reload refused: ${refused}` });
-      this.beginQueuedReload();
-      return { refused };
-    }
+    if (this.isStopping) return { refused: 'the pool is shutting down' };
     this.configurationChanged(configuration.changed);
-    this.startReload(generation);
-    return { generation };
-  }
-
-  /** The reload under way has ended: the queued one, if any, begins. */
-  private beginQueuedReload(): void {
-    const generation = this.queuedReload;
-    if (generation === undefined || this.isStopping) return;
-    this.queuedReload = undefined;
-    void this.beginReload(generation);
+    return { generation: this.startReload() };
   }
 
   /** Parameters changed (a reload read them anew, or put them back): the pool's size and boot priority follow. */
@@ -468,22 +422,27 @@ export class WorkerPool {
   }
 
   /**
-   * A rolling reload to `generation`. Its workers start first (at most reload_surge beyond
-   * n_processes), and an old worker is retired for each one that is ready.
+   * HUP: a rolling reload to a new generation. Its workers start first (at most reload_surge beyond
+   * n_processes), and an old worker is retired for each one that accepts. A HUP during a reload starts
+   * over with a newer generation.
    */
-  private startReload(generation: number): void {
-    const from = this.targetGeneration;
+  startReload(): number {
+    const from = this.reload?.from ?? this.targetGeneration;
+    clearTimeout(this.reload?.timer);
+    this.newestGeneration++;
     this.reloads++;
-    this.targetGeneration = generation;
+    this.targetGeneration = this.newestGeneration;
     this.transition('reload');
     this.backoff.recordHealthy(); // a fixed release is tried at once, not after a crash loop's delay
     const timeout = this.host.reloadTimeoutSeconds;
     const timer = timeout > 0 ? setTimeout(() => this.abandonReload(`not all accepting within reload_timeout ${timeout} s`), timeout * 1000) : undefined;
     this.reload = { from, startedAt: Date.now(), timer };
     const replacing = [...this.handles.values()].filter((h) => !h.retired).length;
-    this.host.notify(`reloading: generation ${generation}, replacing ${replacing} servers`, { generation });
+    this.host.notify(`reloading: generation ${this.targetGeneration}, replacing ${replacing} servers`, { generation: this.targetGeneration });
     this.events.emit('reloading');
+    const generation = this.targetGeneration;
     this.maintain(); // may complete it at once (no worker to wait for)
+    return generation;
   }
 
   /** Resolves with the pid of the next worker to exit (Perl's pm_wait). */
@@ -742,7 +701,6 @@ export class WorkerPool {
     this.events.emit('reloaded');
     this.host.reloadSettled(true);
     this.settleReload({ complete: true, generation: this.targetGeneration, serving: this.targetGeneration, seconds: Number(seconds) });
-    this.beginQueuedReload();
   }
 
   /**
@@ -763,7 +721,6 @@ export class WorkerPool {
     this.configurationChanged(this.host.reloadSettled(false));
     this.settleReload({ complete: false, generation: abandoned, serving: from, seconds: (Date.now() - startedAt) / 1000, reason });
     this.maintain();
-    this.beginQueuedReload();
   }
 
   private settleReload(outcome: ReloadOutcome): void {

@@ -75,11 +75,17 @@ export function planPool(workers: readonly WorkerView[], target: PoolTarget): Po
   const excess = Math.max(0, fresh.length - target.workers);
   const surplus = [...fresh].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot || b.forkedAt - a.forkedAt).slice(0, excess);
 
-  // Every process not yet reaped counts against the bound, those on their way out too.
-  const roomLeft = target.workers + target.surge - workers.length;
+  const roomLeft = target.workers + target.surge - workers.length; // every process not yet reaped counts
   const wanted = Math.max(0, target.workers - fresh.length);
+  // A newer HUP while the last reload's workers still warm up: with no room for the newest
+  // generation, older workers that are not warm yet make room (they carry little of the load).
+  // Processes already on their way out make room once reaped: nobody more is retired for it (else
+  // a second step would retire the cold workers that serve while the unready ones exit).
+  const cold = serving.slice(0, keep).filter((w) => !w.warm).reverse(); // the least useful first
+  const leaving = workers.length - live.length;
+  const makeRoom = cold.slice(0, Math.max(0, wanted - Math.max(0, roomLeft) - unready.length - leaving));
   const spawn = Math.max(0, Math.min(wanted, roomLeft));
-  return { spawn, retire: [...unready, ...retireServing, ...surplus].map((w) => w.pid) };
+  return { spawn, retire: [...unready, ...retireServing, ...makeRoom, ...surplus].map((w) => w.pid) };
 }
 
 /** Accepting, and warm: it may take over from a worker it replaces. */
@@ -110,7 +116,7 @@ export function nextPoolState(state: PoolState, event: PoolEvent): PoolState | u
     case 'stop':
       return 'stopping';
     case 'reload':
-      return state === 'running' ? 'reloading' : undefined; // one at a time: a reload asked meanwhile waits its turn (pool.ts)
+      return 'reloading'; // from running, or again from reloading (a newer generation)
     case 'reload-complete':
     case 'reload-abandoned':
       return state === 'reloading' ? 'running' : undefined;

@@ -34,7 +34,7 @@ test('plan: a reload starts the new generation first, bounded by the surge, and 
   assert.equal(planPool(reaped, target).spawn, 1, 'once it is reaped there is room for the next new one');
 });
 
-test('plan: an old worker serves on until its replacement is warm', () => {
+test('plan: an old worker serves on until its replacement is warm; a newer HUP makes room by retiring cold ones, not warm ones', () => {
   const target = { workers: 2, surge: 2, generation: 2 };
   const old = [worker(1, 'accepting'), worker(1, 'accepting')];
   const cold = [worker(2, 'accepting', { warm: false }), worker(2, 'accepting', { warm: false })];
@@ -42,10 +42,12 @@ test('plan: an old worker serves on until its replacement is warm', () => {
   assert.equal(reloadComplete([...old, ...cold], target), false);
   const oneWarm = [...old, { ...cold[0], warm: true }, cold[1]];
   assert.deepEqual(planPool(oneWarm, target).retire, [old[0].pid], 'one warm replacement, one old worker retires');
-  const bothWarm = [{ ...old[0], state: 'retiring' }, old[1], ...cold.map((w) => ({ ...w, warm: true }))];
-  assert.deepEqual(planPool(bothWarm, target).retire, [old[1].pid]);
-  assert.equal(reloadComplete(bothWarm, target), false, 'an old worker still accepts');
-  assert.equal(reloadComplete([bothWarm[0], ...bothWarm.slice(2)], target), true);
+  // HUP again: generation 3 needs room; the cold generation-2 workers make it, the warm old ones stay.
+  const third = { ...target, generation: 3 };
+  const plan = planPool([...old, ...cold], third);
+  assert.deepEqual(plan.retire.sort(), cold.map((w) => w.pid).sort());
+  assert.equal(plan.spawn, 0, 'the room comes once they are reaped');
+  assert.equal(planPool(old, third).spawn, 2);
 });
 
 test('plan: older workers that never accepted are stopped at once; a reload is complete when only the new generation serves', () => {
@@ -81,9 +83,9 @@ test('plan: more fresh workers than wanted are cut down, unready ones first', ()
   assert.deepEqual(planPool([a, b, c], target), { spawn: 0, retire: [c.pid] });
 });
 
-test('pool state: running, reloading (one at a time), stopping; nothing leaves stopping', () => {
+test('pool state: running, reloading (again on a newer HUP), stopping; nothing leaves stopping', () => {
   assert.equal(nextPoolState('running', 'reload'), 'reloading');
-  assert.equal(nextPoolState('reloading', 'reload'), undefined, 'a reload asked during one is queued, not begun');
+  assert.equal(nextPoolState('reloading', 'reload'), 'reloading');
   assert.equal(nextPoolState('reloading', 'reload-complete'), 'running');
   assert.equal(nextPoolState('reloading', 'reload-abandoned'), 'running');
   assert.equal(nextPoolState('running', 'reload-complete'), undefined);
