@@ -31,6 +31,7 @@ const { timeoutsPhase, timeoutsInstances } = require('./phases/timeouts');
 const { statusPhase, statusInstances } = require('./phases/status');
 const { bootPhase, bootInstances } = require('./phases/boot');
 const { memoryPhase, memoryInstances } = require('./phases/memory');
+const { spreadPhase, spreadInstances } = require('./phases/spread');
 
 const ALL_BACKENDS = ['bare', 'cluster-rr', 'cluster-none', 'pm', 'pm-asis', 'pm-patched', 'perl', 'php'];
 const MANAGERS = ['pm', 'perl', 'php'];
@@ -97,6 +98,10 @@ const PHASES = {
   boot: {
     instances: (ids, options) => bootInstances(ids, options),
     run: (ctx, ids, log) => bootPhase(ctx, ids, log),
+  },
+  spread: {
+    instances: (ids) => spreadInstances(ids),
+    run: (ctx, ids, log) => spreadPhase(ctx, ids, log),
   },
   memory: {
     instances: (ids) => memoryInstances(ids),

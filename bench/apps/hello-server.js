@@ -2,7 +2,8 @@
 // The one application every Node backend serves, so that only the process model differs.
 //
 // Answers `Content-Type: text/plain` and `hello`. Query (only parsed when there is one, as the
-// Perl and PHP apps do): `pid` answers `pid=<pid>` (used to see which worker answered),
+// Perl and PHP apps do): `pid` answers `pid=<pid>` and the header `X-Pid: <pid>` (which worker
+// answered; nginx can log the header),
 // `sleep=S` answers after S seconds without blocking the worker.
 
 // The FastCGI library exactly as the project resolves it at run time.
@@ -13,14 +14,17 @@ function createHelloServer() {
     const q = req.url.indexOf('?');
     if (q < 0) return reply(res, 'hello');
     const query = new URLSearchParams(req.url.slice(q + 1));
-    const body = query.has('pid') ? `pid=${process.pid}\n` : 'hello';
-    if (query.has('sleep')) setTimeout(() => reply(res, body), Number(query.get('sleep')) * 1000);
-    else reply(res, body);
+    const pid = query.has('pid');
+    const body = pid ? `pid=${process.pid}\n` : 'hello';
+    if (query.has('sleep')) setTimeout(() => reply(res, body, pid), Number(query.get('sleep')) * 1000);
+    else reply(res, body, pid);
   });
 }
 
-function reply(res, body) {
-  res.writeHead(200, { 'Content-Type': 'text/plain' });
+const PLAIN = { 'Content-Type': 'text/plain' };
+
+function reply(res, body, pid) {
+  res.writeHead(200, pid ? { ...PLAIN, 'X-Pid': String(process.pid) } : PLAIN);
   res.end(body);
 }
 

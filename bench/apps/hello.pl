@@ -4,7 +4,7 @@
 #   BENCH_WORKERS=2 perl bench/apps/hello.pl SOCKET
 #   BENCH_CRASH_AT_START=1 ...   every worker exits with status 3 right after it starts
 #
-# Query: `pid` answers pid=<pid>; `sleep=S` answers after S seconds (signals do not cut it short).
+# Query: `pid` answers pid=<pid> with the header X-Pid: <pid>; `sleep=S` answers after S seconds (signals do not cut it short).
 use strict;
 use warnings;
 use FCGI;
@@ -28,14 +28,15 @@ while ($request->Accept() >= 0) {
   $pm->pm_pre_dispatch();
   my $query = $ENV{QUERY_STRING} // '';
   my $body = 'hello';
+  my $head = '';
   if ($query ne '') {
     if ($query =~ /(?:^|&)sleep=([0-9.]+)/) {
       my $until = Time::HiRes::time() + $1;
       while ((my $left = $until - Time::HiRes::time()) > 0) { Time::HiRes::sleep($left) }
     }
-    $body = "pid=$$\n" if $query =~ /(?:^|&)pid(?:=|&|$)/;
+    ($body, $head) = ("pid=$$\n", "X-Pid: $$\r\n") if $query =~ /(?:^|&)pid(?:=|&|$)/;
   }
-  print "Content-Type: text/plain\r\n\r\n$body";
+  print "Content-Type: text/plain\r\n$head\r\n$body";
   $pm->pm_post_dispatch();
 }
 FCGI::CloseSocket($socket);

@@ -39,7 +39,7 @@ const READY_LINE = { pm: /ready: \d+ servers? accepting/, 'pm-asis': /ready: \d+
  */
 function startBackend(id, { name = id, dir, socket, workers, peers, crashAtStart = false, nodeArgs = [], env: extraEnv = {} }) {
   const def = BACKENDS[id];
-  fs.rmSync(socket, { force: true });
+  if (socket.startsWith('/')) fs.rmSync(socket, { force: true });
   const env = { BENCH_WORKERS: String(workers), ...(crashAtStart ? { BENCH_CRASH_AT_START: '1' } : {}), ...extraEnv };
   let proc;
   switch (id) {

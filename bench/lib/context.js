@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const processes = require('./processes');
-const { startNginx } = require('./nginx');
+const { startNginx, freePort } = require('./nginx');
 const { startBackend, READY_LINE, BACKENDS } = require('./backends');
 const { waitUntilAnswers } = require('./http');
 
@@ -26,22 +26,27 @@ class BenchContext {
     this.peers = peers;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fcgi-bench-'));
     this.nginx = undefined;
+    /** Instance name to 127.0.0.1:port, for those planned on TCP. */
+    this.tcpAddresses = new Map();
   }
 
+  /** Where instance `name` listens: its unix socket, or its TCP address if it was planned with `tcp`. */
   socketOf(name) {
-    return path.join(this.dir, `${name}.sock`);
+    return this.tcpAddresses.get(name) ?? path.join(this.dir, `${name}.sock`);
   }
 
   /**
-   * Starts nginx with a location for each planned instance: [{ name, id }]. nginx only connects
-   * on request, so instances can come and go behind it.
+   * Starts nginx with a location for each planned instance: [{ name, id, tcp?, keepalive? }]. nginx only connects
+   * on request, so instances can come and go behind it. `tcp: true` gives the instance a free port
+   * on 127.0.0.1 instead of a unix socket.
    */
   async startNginx(planned) {
-    const upstreams = planned.map(({ name, id }) => ({
+    for (const { name, tcp } of planned) if (tcp) this.tcpAddresses.set(name, `127.0.0.1:${await freePort()}`);
+    const upstreams = planned.map(({ name, id, keepalive }) => ({
       name,
       socket: this.socketOf(name),
       script: id === 'php' ? path.join(__dirname, '..', 'apps', 'hello.php') : undefined,
-      keepalive: keepalivePoolSize(id, this.options),
+      keepalive: keepalive ?? keepalivePoolSize(id, this.options),
     }));
     this.nginx = await startNginx({ bin: this.peers.nginx, dir: this.dir, upstreams });
     return this.nginx;

@@ -5,7 +5,10 @@
 //   /plain/<name>             fastcgi_pass unix:<socket>, a new connection per request
 //   /keep/<name>              an upstream with a keepalive pool and fastcgi_keep_conn on
 //   /plain-log/<name>, /keep-log/<name>   the same, with one access-log line per request
-//                             ($msec and $request_time) to find the latency around a reload
+//                             ($msec and $request_time) to find the latency around a reload, and
+//                             the answering worker's X-Pid header (the spread phase)
+//
+// A backend listens on a unix socket (a path) or, where the phase asks for TCP, on 127.0.0.1:port.
 
 const fs = require('node:fs');
 const net = require('node:net');
@@ -52,10 +55,10 @@ function nginxConf({ dir, port, upstreams, runAsRoot = process.getuid?.() === 0 
   out('events { worker_connections 4096; }');
   out('http {');
   out('    access_log off;');
-  out("    log_format bench '$msec $status $request_time';");
+  out("    log_format bench '$msec $status $request_time $upstream_http_x_pid';");
   for (const kind of ['client_body', 'fastcgi', 'proxy', 'uwsgi', 'scgi']) out(`    ${kind}_temp_path ${tmp};`);
   for (const up of upstreams) {
-    out(`    upstream pool_${up.name} { server unix:${up.socket}; keepalive ${up.keepalive}; }`);
+    out(`    upstream pool_${up.name} { server ${upstreamAddress(up.socket)}; keepalive ${up.keepalive}; }`);
   }
   out('    server {');
   out(`        listen 127.0.0.1:${port} backlog=4096;`);
@@ -71,7 +74,7 @@ function nginxConf({ dir, port, upstreams, runAsRoot = process.getuid?.() === 0 
           out('            fastcgi_keep_conn on;');
           out(`            fastcgi_pass pool_${up.name};`);
         } else {
-          out(`            fastcgi_pass unix:${up.socket};`);
+          out(`            fastcgi_pass ${upstreamAddress(up.socket)};`);
         }
         out('        }');
       }
@@ -80,6 +83,11 @@ function nginxConf({ dir, port, upstreams, runAsRoot = process.getuid?.() === 0 
   out('    }');
   out('}');
   return lines.join('\n') + '\n';
+}
+
+/** nginx's form of a backend's address: `unix:` before a socket path, a TCP host:port as it is. */
+function upstreamAddress(address) {
+  return address.startsWith('/') ? `unix:${address}` : address;
 }
 
 function accessLogPath(dir, name, mode) {

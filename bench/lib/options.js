@@ -3,7 +3,7 @@
 // --fronts-connections=C, --phases=a,b, --storm-hups=N, ...) or the matching BENCH_* environment
 // variables. Flags win.
 
-const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'term', 'recovery', 'crashloop', 'scale', 'baseline', 'logging', 'timeouts', 'status', 'boot', 'memory', 'profile'];
+const PHASES = ['throughput', 'fronts', 'policy', 'reload', 'reload-storm', 'spread', 'term', 'recovery', 'crashloop', 'scale', 'baseline', 'logging', 'timeouts', 'status', 'boot', 'memory', 'profile'];
 
 const FULL = {
   duration: 10, // seconds per wrk run

@@ -51,6 +51,7 @@ function renderReport(results) {
   if (phases.timeouts) renderTimeouts(L, phases.timeouts);
   if (phases.status) renderStatusPhase(L, phases.status);
   if (phases.boot) renderBoot(L, phases.boot);
+  if (phases.spread) renderSpread(L, phases.spread);
   if (phases.memory) renderMemory(L, phases.memory);
   if (phases.profile) renderProfile(L, phases.profile, phases.throughput);
   renderTargets(L, phases);
@@ -314,6 +315,34 @@ function renderStatusPhase(L, st) {
   L.push('');
   const o = st.ondemand;
   L.push(o?.skipped ? `pm = ondemand: skipped (${o.skipped}).` : `pm = ondemand, the first request from no worker (fork, boot, accept, answer, through nginx): ${range(o.firstMs)} ms over ${o.tries} tries.`, '');
+}
+
+function renderSpread(L, sp) {
+  L.push('## Spread over the workers', '');
+  if (sp.skipped) {
+    L.push(`Skipped: ${sp.skipped}.`, '');
+    return;
+  }
+  L.push(
+    `${sp.workers} workers per pool${sp.sleep ? `, each request waiting ${sp.sleep * 1000} ms without the CPU` : ''}. ` +
+      "*Spread*: the busiest worker's requests over the least busy one's in a run (from nginx's access log of each answer's X-Pid). " +
+      "*Idle-worker runs*: runs in which a worker served nothing (left out of the spread). CPU µs/req: the pool's whole process tree.",
+    '',
+  );
+  const rows = Object.values(sp.summary).map((s) => [
+    label(s.variant),
+    s.transport,
+    s.mode,
+    range(s.spread, 2),
+    range(s.rps),
+    med(s.p99Ms, 1),
+    range(s.usPerReq, 1),
+    fmt(s.idleWorkerRuns),
+    fmt(s.failed),
+  ]);
+  rows.sort((a, b) => (a[1] + a[2]).localeCompare(b[1] + b[2]));
+  L.push(table(['pool', 'socket', 'connections', 'spread', 'req/s', 'p99 ms', 'CPU µs/req', 'idle-worker runs', 'failed'], rows, ['l', 'l', 'l']));
+  L.push('');
 }
 
 function renderMemory(L, m) {

@@ -38,7 +38,8 @@ export function renderStatus(manager: { pid: number; title: string }, pool: Pool
   const lines = [
     `${manager.title} (pid ${manager.pid}): ${pool.state}, generation ${pool.generation}, pm ${pool.processManager}, up ${formatDuration(pool.startSince)}`,
     `${sizes}: ${pool.activeProcesses} busy, ${pool.idleProcesses} idle, ${pool.totalProcesses - pool.activeProcesses - pool.idleProcesses} starting or finishing; ` +
-      `${plural(pool.requestsInFlight, 'request')} in flight, ${pool.acceptedConn} accepted, ${queue}`,
+      `${plural(pool.requestsInFlight, 'request')} in flight, ${pool.acceptedConn} accepted, ${queue}` +
+      (pool.requestSpread === null ? '' : `, spread ${pool.requestSpread.toFixed(2)}× (busiest / least busy worker)`),
     `reloads ${pool.reloads}, recycles ${pool.recycles}, slow requests ${pool.slowRequests}, watchdog kills ${pool.watchdogKills}` +
       (pool.quickExits > 0 ? `, ${plural(pool.quickExits, 'quick exit')} (next fork in ${pool.respawnDelayMs / 1000} s)` : ''),
     '',

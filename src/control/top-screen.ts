@@ -31,7 +31,8 @@ export function renderTop(manager: { pid: number; title: string }, current: Pool
   const queue = current.listenQueue === undefined ? '' : ` · listen queue ${current.listenQueue} of ${current.listenQueueLen}`;
   const header = [
     `${manager.title} (pid ${manager.pid}) · ${current.state} · generation ${current.generation} · pm ${current.processManager} · up ${formatDuration(current.startSince)}`,
-    `${plural(current.totalProcesses, 'server')}: ${current.activeProcesses} busy, ${current.idleProcesses} idle · ${total.toFixed(1)} req/s · ${current.requestsInFlight} in flight${queue}`,
+    `${plural(current.totalProcesses, 'server')}: ${current.activeProcesses} busy, ${current.idleProcesses} idle · ${total.toFixed(1)} req/s · ${current.requestsInFlight} in flight${queue}` +
+      (current.requestSpread === null ? '' : ` · spread ${current.requestSpread.toFixed(2)}×`),
     '',
   ];
   const rows = current.processes.map((p) => {

@@ -19,6 +19,21 @@ export interface CollectOptions {
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
+/** A worker's rate is compared with its peers' once it has accepted this long. */
+export const SPREAD_MIN_ACCEPTING_MS = 5_000;
+
+/**
+ * How evenly the load spreads: the busiest serving worker's requests per second (since it began
+ * accepting) over the least busy one's, a worker with none counted as having served one. Null with
+ * fewer than two workers accepting for SPREAD_MIN_ACCEPTING_MS, or none served yet.
+ */
+export function requestSpread(workers: readonly { requests: number; acceptingMs: number }[]): number | null {
+  const compared = workers.filter((w) => w.acceptingMs >= SPREAD_MIN_ACCEPTING_MS);
+  if (compared.length < 2 || compared.every((w) => w.requests === 0)) return null;
+  const rates = compared.map((w) => Math.max(1, w.requests) / w.acceptingMs);
+  return Math.max(...rates) / Math.min(...rates);
+}
+
 function processState(h: WorkerHandle): ProcessSnapshot['state'] {
   if (h.state === 'starting') return 'Starting';
   if (h.state === 'retiring' || h.state === 'exiting') return 'Finishing';
@@ -56,6 +71,8 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
   const serving = processes.filter((p) => p.state === 'Idle' || p.state === 'Running');
   const active = serving.filter((p) => p.state === 'Running').length;
   const inFlight = processes.reduce((n, p) => n + p.requestsInFlight, 0);
+  const accepting = board.handles.filter((h) => h.state === 'accepting' && !h.retired && h.acceptingAt !== undefined);
+  const spread = requestSpread(accepting.map((h) => ({ requests: h.served + h.inFlight, acceptingMs: o.now - h.acceptingAt! })));
   return {
     pool: o.pool,
     processManager: o.processManager,
@@ -80,6 +97,7 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
     watchdogKills: board.watchdogKills,
     quickExits: board.quickExits,
     respawnDelayMs: board.respawnDelayMs,
+    requestSpread: spread === null ? null : Math.round(spread * 100) / 100,
     state: board.state,
     processes,
   };

@@ -57,6 +57,7 @@ function poolFields(s: PoolSnapshot): [string, string | number][] {
     ['watchdog kills', s.watchdogKills],
     ['quick exits', s.quickExits],
     ['respawn delay', s.respawnDelayMs],
+    ['request spread', s.requestSpread ?? '-'],
   ];
 }
 
@@ -132,7 +133,8 @@ interface Metric {
   type: 'gauge' | 'counter';
   help: string;
   unit?: string;
-  value: number;
+  /** null: not known yet, and the metric is left out. */
+  value: number | null;
 }
 
 function renderOpenMetrics(s: PoolSnapshot): string {
@@ -156,10 +158,12 @@ function renderOpenMetrics(s: PoolSnapshot): string {
     { name: 'recycles', type: 'counter', help: 'Workers recycled (max_requests, max_memory).', value: s.recycles },
     { name: 'handed_over_connections', type: 'counter', help: 'Kept connections passed from retiring workers to serving ones.', value: s.handedOverConnections },
     { name: 'watchdog_kills', type: 'counter', help: 'Workers killed by worker_timeout.', value: s.watchdogKills },
+    { name: 'request_spread', type: 'gauge', help: "The busiest worker's requests per second over the least busy one's (1: even).", value: s.requestSpread },
   ];
   const label = `{pool="${s.pool.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"}`;
   let out = '';
   for (const m of metrics) {
+    if (m.value === null) continue;
     const name = `fcgi_pm_${m.name}`;
     out += `# TYPE ${name} ${m.type}\n`;
     if (m.unit) out += `# UNIT ${name} ${m.unit}\n`;

@@ -65,6 +65,11 @@ export interface PoolSnapshot {
   quickExits: number;
   /** The backoff before the next fork, in ms (0: none). */
   respawnDelayMs: number;
+  /**
+   * The busiest accepting worker's requests per second over the least busy one's (1: even), each
+   * since it began accepting; null until two workers have accepted for 5 s and served.
+   */
+  requestSpread: number | null;
   /** running, reloading (a rolling reload under way) or stopping. */
   state: 'running' | 'reloading' | 'stopping';
   processes: ProcessSnapshot[];

@@ -12,7 +12,7 @@ const path = require('node:path');
 const { tempDir, startHello, livePids, fcgiRequest, eventually, skipWithout, have, freePort, httpGet } = require('../helpers/helpers');
 
 const { parseStatusQuery, renderStatus } = require('../../dist/status/formats');
-const { collectSnapshot } = require('../../dist/status/collect');
+const { collectSnapshot, requestSpread } = require('../../dist/status/collect');
 const { parseSsOutput, parseProcNetTcp, readListenQueue } = require('../../dist/socket/listen-queue');
 const { openManagerSocket, resolveListenAddress } = require('../../dist/socket/listen');
 const { validateParams, checkParamCombinations } = require('../../dist/params');
@@ -20,7 +20,7 @@ const { validateParams, checkParamCombinations } = require('../../dist/params');
 /** PHP-FPM 8.2's keys, as its ?json writes them. */
 const PHP_FPM_POOL_KEYS = ['pool', 'process manager', 'start time', 'start since', 'accepted conn', 'listen queue', 'max listen queue', 'listen queue len', 'idle processes', 'active processes', 'total processes', 'max active processes', 'max children reached', 'slow requests'];
 const PHP_FPM_PROCESS_KEYS = ['pid', 'state', 'start time', 'start since', 'requests', 'request duration', 'request method', 'request uri', 'content length', 'user', 'script', 'last request cpu', 'last request memory'];
-const OUR_POOL_KEYS = ['max children', 'requests in flight', 'generation', 'reloads', 'recycles', 'handed over connections', 'watchdog kills', 'quick exits', 'respawn delay'];
+const OUR_POOL_KEYS = ['max children', 'requests in flight', 'generation', 'reloads', 'recycles', 'handed over connections', 'watchdog kills', 'quick exits', 'respawn delay', 'request spread'];
 
 const PYTHON = '/usr/bin/python3';
 const hasPrometheusParser = fs.existsSync(PYTHON) && (() => {
@@ -53,6 +53,20 @@ test('status: the snapshot counts accepted connections, idle and active workers,
   assert.deepEqual([s.maxChildren, s.requestsInFlight, s.generation, s.reloads, s.recycles, s.watchdogKills, s.startSince], [3, 2, 2, 1, 4, 1, 10]);
   const unknown = collectSnapshot(board([]), { pool: 'www', processManager: 'static', now: 1_000_000, listenQueue: undefined, configuredBacklog: 511, maxListenQueue: 0 });
   assert.deepEqual([unknown.listenQueue, unknown.listenQueueLen], [undefined, 511]);
+});
+
+test("status: the request spread is the busiest worker's rate over the least busy one's, once two have accepted for 5 s", () => {
+  assert.equal(requestSpread([{ requests: 300, acceptingMs: 10_000 }, { requests: 100, acceptingMs: 10_000 }]), 3);
+  assert.equal(requestSpread([{ requests: 200, acceptingMs: 20_000 }, { requests: 100, acceptingMs: 10_000 }]), 1, 'per second accepting: a younger worker is not less busy');
+  assert.equal(requestSpread([{ requests: 50, acceptingMs: 10_000 }, { requests: 0, acceptingMs: 10_000 }]), 50, 'one that served none counts as one');
+  assert.equal(requestSpread([{ requests: 0, acceptingMs: 10_000 }, { requests: 0, acceptingMs: 10_000 }]), null, 'nothing served yet');
+  assert.equal(requestSpread([{ requests: 300, acceptingMs: 10_000 }, { requests: 1, acceptingMs: 4_999 }]), null, 'too young to compare');
+  assert.equal(requestSpread([{ requests: 300, acceptingMs: 10_000 }]), null);
+  const s = collectSnapshot(
+    board([handle({ pid: 10, served: 90, inFlight: 10, acceptingAt: 1_000_000 }), handle({ pid: 11, slot: 1, served: 40, acceptingAt: 1_000_000 }), handle({ pid: 12, slot: 2, served: 1, acceptingAt: 1_000_000, retired: true })]),
+    { pool: 'www', processManager: 'static', now: 1_010_000, listenQueue: undefined, configuredBacklog: 511, maxListenQueue: 0 },
+  );
+  assert.equal(s.requestSpread, 2.5, 'a retiring worker is left out');
 });
 
 test('status: the query picks the format; every PHP-FPM key is in text, json and xml, with &full the workers', () => {

@@ -70,7 +70,7 @@ function snapshot(overrides = {}) {
   return {
     pool: 'app', processManager: 'static', startSince: 90_000, state: 'running', generation: 2, maxChildren: 2, activeProcesses: 1, idleProcesses: 1,
     totalProcesses: 2, requestsInFlight: 1, acceptedConn: 1520, listenQueue: 0, listenQueueLen: 511, reloads: 1, recycles: 0, slowRequests: 0,
-    watchdogKills: 0, quickExits: 0, respawnDelayMs: 0, processes, ...overrides,
+    watchdogKills: 0, quickExits: 0, respawnDelayMs: 0, requestSpread: null, processes, ...overrides,
   };
 }
 
@@ -92,6 +92,7 @@ test('status as text: the pool in three lines, then one aligned row per worker',
     ].join('\n'),
   );
   assert.match(renderStatus({ pid: 1, title: 'app' }, snapshot({ processManager: 'dynamic', maxChildren: 8, quickExits: 3, respawnDelayMs: 4000 })), /^max_children 8: [\s\S]*, 3 quick exits \(next fork in 4 s\)$/m);
+  assert.match(renderStatus({ pid: 1, title: 'app' }, snapshot({ requestSpread: 1.234 })), /, listen queue 0 of 511, spread 1\.23× \(busiest \/ least busy worker\)$/m);
 });
 
 test('top: requests per second between two answers, bars in proportion, a new worker without a rate yet', () => {
@@ -108,4 +109,5 @@ test('top: requests per second between two answers, bars in proportion, a new wo
   assert.match(screen, /^101\s+2\s+Running\s+█{20} 50\.0\s+1\s+█{10} 60 MiB$/m);
   assert.match(screen, /^103\s+2\s+Idle\s+░{20} -\s+0\s+░{10} -$/m);
   assert.match(screen, /q or Ctrl-C to quit$/);
+  assert.match(renderTop({ pid: 100, title: 'app' }, { ...after, requestSpread: 1.5 }, rates), /· listen queue 0 of 511 · spread 1\.50×\n/);
 });
