@@ -249,7 +249,7 @@ async function waitForPool(probeUrl, instance, workers) {
   while (procfs.childPids(instance.proc.pid).length !== workers && Date.now() < deadline) await processes.sleep(50);
 }
 
-/** Access-log lines "<msec> <status> <request_time>" as { endMs, tookMs, status }, times relative to `startMs`. */
+/** Access-log lines "<msec> <status> <request_time> <X-Pid>" as { endMs, tookMs, status }, times relative to `startMs`. */
 function parseAccessLog(text, startMs) {
   const out = [];
   for (const line of text.split('\n')) {

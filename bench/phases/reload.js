@@ -104,7 +104,7 @@ function reloadSecondsLogged(lines) {
 }
 
 /**
- * From access-log lines "<msec> <status> <request_time>": the requests in flight at any moment of
+ * From access-log lines "<msec> <status> <request_time> <X-Pid>": the requests in flight at any moment of
  * [signalAt, signalAt + windowMs], and for comparison those that ended before the signal.
  */
 function reloadWindow(text, signalAtMs, windowMs) {

@@ -38,12 +38,15 @@ function spreadInstances(ids) {
   );
 }
 
-/** Requests per worker pid in nginx's access-log text (the last field: the X-Pid header). */
+/**
+ * Requests per worker pid in nginx's access-log text: the fields after `$msec $status $request_time`
+ * are the X-Pid header, one value per upstream tried (`-, 1234` when nginx retried); the last one answered.
+ */
 function requestsByWorker(text) {
   const counts = new Map();
   for (const line of text.split('\n')) {
-    const pid = line.trim().split(' ')[3];
-    if (pid && pid !== '-') counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    const pid = line.trim().split(' ').slice(3).join(' ').split(', ').filter((v) => v && v !== '-').at(-1);
+    if (pid) counts.set(pid, (counts.get(pid) ?? 0) + 1);
   }
   return counts;
 }

@@ -71,7 +71,7 @@ export function collectSnapshot(board: Scoreboard, o: CollectOptions): PoolSnaps
   const serving = processes.filter((p) => p.state === 'Idle' || p.state === 'Running');
   const active = serving.filter((p) => p.state === 'Running').length;
   const inFlight = processes.reduce((n, p) => n + p.requestsInFlight, 0);
-  const accepting = board.handles.filter((h) => h.state === 'accepting' && !h.retired && h.acceptingAt !== undefined);
+  const accepting = board.handles.filter((h) => h.serving && h.acceptingAt !== undefined);
   const spread = requestSpread(accepting.map((h) => ({ requests: h.served + h.inFlight, acceptingMs: o.now - h.acceptingAt! })));
   return {
     pool: o.pool,

@@ -31,8 +31,11 @@ export const CONTENT_TYPES: Record<StatusFormat, string> = {
 const formatTime = compileStrftime(DEFAULT_TIME_FORMAT);
 const phpTime = (seconds: number) => formatTime(new Date(seconds * 1000));
 
+/** A value not known yet: JSON's null, written `-` in text and XML. */
+type FieldValue = string | number | null;
+
 /** PHP-FPM's pool keys, in its order, then ours; the value as text writes it. */
-function poolFields(s: PoolSnapshot): [string, string | number][] {
+function poolFields(s: PoolSnapshot): [string, FieldValue][] {
   return [
     ['pool', s.pool],
     ['process manager', s.processManager],
@@ -57,7 +60,7 @@ function poolFields(s: PoolSnapshot): [string, string | number][] {
     ['watchdog kills', s.watchdogKills],
     ['quick exits', s.quickExits],
     ['respawn delay', s.respawnDelayMs],
-    ['request spread', s.requestSpread ?? '-'],
+    ['request spread', s.requestSpread],
   ];
 }
 
@@ -101,8 +104,8 @@ export function renderStatus(s: PoolSnapshot, { format, full }: StatusQuery): st
 }
 
 function renderText(s: PoolSnapshot, full: boolean): string {
-  const line = ([key, value]: [string, string | number], timeKeys: boolean) =>
-    `${`${key}:`.padEnd(21)} ${timeKeys && key === 'start time' ? phpTime(Number(value)) : value}\n`;
+  const line = ([key, value]: [string, FieldValue], timeKeys: boolean) =>
+    `${`${key}:`.padEnd(21)} ${timeKeys && key === 'start time' ? phpTime(Number(value)) : (value ?? '-')}\n`;
   let out = poolFields(s).map((f) => line(f, true)).join('');
   if (full) {
     for (const p of s.processes) out += `\n************************\n${processFields(p).map((f) => line(f, true)).join('')}`;
@@ -110,7 +113,7 @@ function renderText(s: PoolSnapshot, full: boolean): string {
   return out;
 }
 
-const jsonKeyed = (fields: [string, string | number][]) => Object.fromEntries(fields);
+const jsonKeyed = (fields: [string, FieldValue][]) => Object.fromEntries(fields);
 
 function renderJson(s: PoolSnapshot, full: boolean): string {
   const body: Record<string, unknown> = jsonKeyed(poolFields(s));
@@ -118,11 +121,11 @@ function renderJson(s: PoolSnapshot, full: boolean): string {
   return JSON.stringify(body);
 }
 
-const xmlEscape = (v: string | number) => String(v).replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const xmlEscape = (v: FieldValue) => String(v ?? '-').replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const xmlTag = (key: string) => key.replace(/ /g, '-');
 
 function renderXml(s: PoolSnapshot, full: boolean): string {
-  const fields = (f: [string, string | number][]) => f.map(([k, v]) => `<${xmlTag(k)}>${xmlEscape(v)}</${xmlTag(k)}>`).join('\n');
+  const fields = (f: [string, FieldValue][]) => f.map(([k, v]) => `<${xmlTag(k)}>${xmlEscape(v)}</${xmlTag(k)}>`).join('\n');
   let out = `<?xml version="1.0" ?>\n<status>\n${fields(poolFields(s))}\n`;
   if (full) out += `<processes>\n${s.processes.map((p) => `<process>\n${fields(processFields(p))}\n</process>`).join('\n')}\n</processes>\n`;
   return `${out}</status>\n`;

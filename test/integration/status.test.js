@@ -35,7 +35,9 @@ const hasPrometheusParser = fs.existsSync(PYTHON) && (() => {
 // ---- Pure parts -------------------------------------------------------------------------------
 
 function handle(extra) {
-  return { pid: 10, slot: 0, generation: 1, state: 'accepting', forkedAt: 1_000_000, inFlight: 0, served: 0, oldestRequestStartedAt: null, rss: 0, slowRequests: 0, lastRequest: null, ...extra };
+  const h = { pid: 10, slot: 0, generation: 1, state: 'accepting', forkedAt: 1_000_000, inFlight: 0, served: 0, oldestRequestStartedAt: null, rss: 0, slowRequests: 0, lastRequest: null, ...extra };
+  // As WorkerHandle's getter: it accepts and is not on its way out.
+  return { ...h, serving: h.state === 'accepting' && !h.retired && !h.drained };
 }
 
 const board = (handles, extra = {}) => ({ startedAt: 1_000_000, workers: 3, processManager: 'static', maxChildren: 3, maxChildrenReached: 0, generation: 2, reloads: 1, recycles: 4, handedOverConnections: 2, watchdogKills: 1, servedByExited: 100, maxActive: 1, quickExits: 0, respawnDelayMs: 0, handles, ...extra });
@@ -63,10 +65,18 @@ test("status: the request spread is the busiest worker's rate over the least bus
   assert.equal(requestSpread([{ requests: 300, acceptingMs: 10_000 }, { requests: 1, acceptingMs: 4_999 }]), null, 'too young to compare');
   assert.equal(requestSpread([{ requests: 300, acceptingMs: 10_000 }]), null);
   const s = collectSnapshot(
-    board([handle({ pid: 10, served: 90, inFlight: 10, acceptingAt: 1_000_000 }), handle({ pid: 11, slot: 1, served: 40, acceptingAt: 1_000_000 }), handle({ pid: 12, slot: 2, served: 1, acceptingAt: 1_000_000, retired: true })]),
+    board([handle({ pid: 10, served: 90, inFlight: 10, acceptingAt: 1_000_000 }), handle({ pid: 11, slot: 1, served: 40, acceptingAt: 1_000_000 }), handle({ pid: 12, slot: 2, served: 1, acceptingAt: 1_000_000, retired: true }), handle({ pid: 13, slot: 3, served: 1, acceptingAt: 1_000_000, drained: true })]),
     { pool: 'www', processManager: 'static', now: 1_010_000, listenQueue: undefined, configuredBacklog: 511, maxListenQueue: 0 },
   );
-  assert.equal(s.requestSpread, 2.5, 'a retiring worker is left out');
+  assert.equal(s.requestSpread, 2.5, 'a retiring or drained worker is left out');
+  // Known: a number everywhere; not yet known: null in JSON, `-` in text and XML, and no metric at all.
+  assert.equal(JSON.parse(renderStatus(s, { format: 'json', full: false }))['request spread'], 2.5);
+  assert.match(renderStatus(s, { format: 'openmetrics', full: false }), /^fcgi_pm_request_spread\{pool="www"\} 2\.5$/m);
+  const unknown = { ...s, requestSpread: null };
+  assert.equal(JSON.parse(renderStatus(unknown, { format: 'json', full: false }))['request spread'], null);
+  assert.match(renderStatus(unknown, { format: 'text', full: false }), /^request spread: +-$/m);
+  assert.match(renderStatus(unknown, { format: 'xml', full: false }), /<request-spread>-<\/request-spread>/);
+  assert.doesNotMatch(renderStatus(unknown, { format: 'openmetrics', full: false }), /request_spread/);
 });
 
 test('status: the query picks the format; every PHP-FPM key is in text, json and xml, with &full the workers', () => {
