@@ -69,4 +69,15 @@ async function runWrk(url, { seconds, connections, threads, timeoutSeconds = 10,
   return result;
 }
 
-module.exports = { runWrk, parseWrkOutput };
+/**
+ * Load before a phase's measured rounds (JIT, caches): `options.warmup` seconds (rounded up) on each
+ * URL in turn, with the phase's connections; nothing when the warm-up is 0. `log` says it began.
+ */
+async function warmUp(urls, options, { connections = options.connections, log } = {}) {
+  if (!(options.warmup > 0)) return;
+  const seconds = Math.ceil(options.warmup);
+  log?.(`warm-up: ${seconds} s per target`);
+  for (const url of urls) await runWrk(url, { seconds, connections, threads: options.threads });
+}
+
+module.exports = { runWrk, warmUp, parseWrkOutput };

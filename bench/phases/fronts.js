@@ -7,7 +7,7 @@
 // interleaved over the rounds; req/s and the ratio 3/4 per front, per round.
 
 const procfs = require('../lib/procfs');
-const { runWrk } = require('../lib/wrk');
+const { runWrk, warmUp } = require('../lib/wrk');
 const { keepAliveProbe } = require('../lib/http');
 const { FRONTS, startFront } = require('../lib/fronts');
 const { fileSize, readSince, countErrorLines } = require('../lib/nginx');
@@ -68,10 +68,7 @@ async function frontsPhase(ctx, backendIds, log) {
       log(`fronts: ${t.key.padEnd(16)} client connection kept: ${probes[t.key].kept ? 'yes' : 'NO'}${probes[t.key].connection ? ` (Connection: ${probes[t.key].connection})` : ''}`);
     }
 
-    if (options.warmup > 0) {
-      log(`fronts: warm-up: ${Math.ceil(options.warmup)} s per target`);
-      for (const t of targets) await runWrk(t.url, { seconds: Math.ceil(options.warmup), connections: options.frontsConnections, threads: options.threads });
-    }
+    await warmUp(targets.map((t) => t.url), options, { connections: options.frontsConnections, log: (msg) => log(`fronts: ${msg}`) });
     for (let round = 1; round <= options.rounds; round++) {
       for (const t of targets) {
         const r = await measureFront(t, { seconds: options.duration, connections: options.frontsConnections, threads: options.threads });

@@ -7,7 +7,7 @@
 // the sizes (default v8,1,2,4,8,16). Run it with each Node line: the workers run the Node that runs it.
 
 const { measureLoad, memoryOf } = require('../lib/measure');
-const { runWrk } = require('../lib/wrk');
+const { warmUp } = require('../lib/wrk');
 const { summarize } = require('../lib/stats');
 
 /** MiB per semi-space; 'v8' leaves it to V8. */
@@ -26,9 +26,7 @@ async function memoryPhase(ctx, ids, log) {
   const { options, nginx } = ctx;
   const instances = {};
   for (const size of SIZES) instances[size] = await ctx.launch('pm', { name: nameOf(size), mode: MODE, env: envOf(size) });
-  if (options.warmup > 0) {
-    for (const size of SIZES) await runWrk(nginx.url(MODE, nameOf(size)), { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
-  }
+  await warmUp(SIZES.map((size) => nginx.url(MODE, nameOf(size))), options);
   const runs = [];
   for (let round = 1; round <= options.rounds; round++) {
     for (const size of round % 2 ? SIZES : [...SIZES].reverse()) {

@@ -23,7 +23,7 @@ const path = require('node:path');
 const procfs = require('../lib/procfs');
 const processes = require('../lib/processes');
 const { measureLoad } = require('../lib/measure');
-const { runWrk } = require('../lib/wrk');
+const { warmUp } = require('../lib/wrk');
 const { fileSize, readSince } = require('../lib/nginx');
 const { waitUntilAnswers } = require('../lib/http');
 const { summarize, percentile } = require('../lib/stats');
@@ -91,9 +91,7 @@ async function reloadStormPhase(ctx, backendIds, log) {
   const keys = Object.keys(instances);
   const url = (key) => nginx.url('plain', stormInstanceName(key), true);
 
-  if (options.warmup > 0) {
-    for (const key of keys.filter((k) => k !== SHADOW)) await runWrk(url(key), { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
-  }
+  await warmUp(keys.filter((k) => k !== SHADOW).map(url), options);
 
   const runs = [];
   for (let round = 1; round <= options.rounds; round++) {

@@ -11,7 +11,7 @@
 //                             a database) instead of answering at once
 
 const { measureLoad } = require('../lib/measure');
-const { runWrk } = require('../lib/wrk');
+const { warmUp } = require('../lib/wrk');
 const { fileSize, readSince } = require('../lib/nginx');
 const { summarize } = require('../lib/stats');
 
@@ -75,10 +75,7 @@ async function spreadPhase(ctx, ids, log) {
       }
     }
   }
-  if (options.warmup > 0) {
-    log(`spread: warm-up: ${Math.ceil(options.warmup)} s per target`);
-    for (const t of targets) await runWrk(nginx.url(t.mode, t.name) + query, { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
-  }
+  await warmUp(targets.map((t) => nginx.url(t.mode, t.name) + query), options, { log: (msg) => log(`spread: ${msg}`) });
   const runs = [];
   for (let round = 1; round <= options.rounds; round++) {
     for (const t of round % 2 ? targets : [...targets].reverse()) {

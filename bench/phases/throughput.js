@@ -4,7 +4,7 @@
 // a burst of noise on the shared machine hits all of them alike.
 
 const { measureLoad } = require('../lib/measure');
-const { runWrk } = require('../lib/wrk');
+const { warmUp } = require('../lib/wrk');
 const { MODES } = require('../lib/nginx');
 const { summarize } = require('../lib/stats');
 
@@ -38,12 +38,7 @@ async function throughputPhase(ctx, backendIds, log) {
     }
   }
 
-  if (options.warmup > 0) {
-    log(`warm-up: ${Math.ceil(options.warmup)} s per target`);
-    for (const t of targets) {
-      await runWrk(t.url, { seconds: Math.ceil(options.warmup), connections: options.connections, threads: options.threads });
-    }
-  }
+  await warmUp(targets.map((t) => t.url), options, { log });
 
   const runs = [];
   for (let round = 1; round <= options.rounds; round++) {
