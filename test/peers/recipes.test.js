@@ -75,7 +75,8 @@ for (const recipe of RECIPES) {
       await eventually(() => results.length >= afterReload + 50, 10_000);
       stop = true;
       await Promise.all(loops);
-      assert.ok(livePids(pm).every((pid) => !before.includes(pid)), 'every worker was replaced');
+      // `reload complete` comes once the old workers are told to stop; each exits after its last answer.
+      assert.ok(await eventually(() => livePids(pm).every((pid) => !before.includes(pid)), 10_000), 'every worker was replaced');
       const failed = results.filter((r) => r.status !== 200);
       const errors = recipe.errorLog ? fs.readFileSync(path.join(dir, recipe.errorLog), 'utf8').split('\n').filter((l) => /:error\]/.test(l)) : [];
       assert.equal(failed.length, 0, `${failed.length} of ${results.length} failed: ${failed.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 80)}`).join(' | ')}\n${errors.slice(0, 4).join('\n')}`);
